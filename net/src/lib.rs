@@ -1,0 +1,9 @@
+//! TCP on io_uring: [`TcpListener`] and [`TcpStream`].
+//!
+//! Sockets are created with socket2 (`SOCK_CLOEXEC`); accept, connect, recv and send are ring
+//! ops. I/O methods take `&self` and owned buffers, so one task may read and write the same
+//! stream at once.
+
+mod tcp;
+
+pub use tcp::{TcpListener, TcpStream};

@@ -1,0 +1,301 @@
+//! TCP listeners and streams.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+
+use coring_runtime::buf::{IoBuf, IoBufMut};
+use coring_runtime::fd::Fd;
+use coring_runtime::io::{
+    AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt, BufResult,
+};
+use coring_runtime::op::net::{Accept, Connect, Recv, Send, SendVectored};
+use coring_runtime::op::Op;
+use socket2::{Domain, SockRef, Socket, Type};
+
+/// Backlog of listening sockets.
+const LISTEN_BACKLOG: i32 = 1024;
+
+fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "coring: the address resolved to no socket addresses",
+        ));
+    }
+    Ok(addrs)
+}
+
+fn new_socket(addr: &SocketAddr) -> io::Result<Socket> {
+    // socket2 creates the socket with SOCK_CLOEXEC on Linux.
+    Socket::new(Domain::for_address(*addr), Type::STREAM, None)
+}
+
+/// A TCP socket listening for connections.
+///
+/// ```no_run
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let listener = coring::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let (stream, peer) = listener.accept().await?;
+/// # Ok::<(), std::io::Error>(())
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct TcpListener {
+    fd: Fd,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (with `SO_REUSEADDR`) and listens. Each resolved address is tried in
+    /// turn; the last error is returned if none works.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let mut last_error = None;
+        for addr in resolve(addr)? {
+            match Self::bind_one(&addr) {
+                Ok(listener) => return Ok(listener),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.expect("resolve returns at least one address"))
+    }
+
+    fn bind_one(addr: &SocketAddr) -> io::Result<TcpListener> {
+        let socket = new_socket(addr)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&(*addr).into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        Ok(TcpListener {
+            fd: Fd::from_owned(socket.into()),
+        })
+    }
+
+    /// Accepts a connection: the stream and the peer's address.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (raw, addr) = Op::submit(Accept::new(self.fd.as_raw_fd())).await?;
+        // SAFETY: the kernel just created `raw` for us; nothing else owns it.
+        let fd = unsafe { Fd::from_raw_fd(raw) };
+        let stream = TcpStream { fd };
+        let peer = match addr.to_std() {
+            Some(peer) => peer,
+            None => stream.peer_addr()?,
+        };
+        Ok((stream, peer))
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket_addr(SockRef::from(&self.fd).local_addr()?)
+    }
+
+    /// Takes over a `std` listener.
+    pub fn from_std(listener: std::net::TcpListener) -> TcpListener {
+        TcpListener {
+            fd: Fd::from_owned(listener.into()),
+        }
+    }
+}
+
+fn socket_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
+    addr.as_socket().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "coring: not an IP socket address",
+        )
+    })
+}
+
+/// A TCP connection.
+///
+/// ```no_run
+/// use coring::buf::IoBuf;
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let stream = coring::net::TcpStream::connect("127.0.0.1:8080").await?;
+/// let (res, _) = stream.write_all(b"ping").await;
+/// res?;
+/// let (res, buf) = stream.read(vec![0u8; 4]).await;
+/// println!("{:?}", &buf[..res?]);
+/// # Ok::<(), std::io::Error>(())
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct TcpStream {
+    fd: Fd,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each resolved address in turn.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last_error = None;
+        for addr in resolve(addr)? {
+            match Self::connect_one(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.expect("resolve returns at least one address"))
+    }
+
+    async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = new_socket(&addr)?;
+        let stream = TcpStream {
+            fd: Fd::from_owned(socket.into()),
+        };
+        Op::submit(Connect::new(stream.fd.as_raw_fd(), addr)).await?;
+        Ok(stream)
+    }
+
+    /// Reads up to `buf.bytes_total()` bytes; `Ok(0)` is end of stream (or an empty buffer).
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        Op::submit(Recv::new(self.fd.as_raw_fd(), buf)).await
+    }
+
+    /// Writes some of `buf`'s initialized bytes; returns how many.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        Op::submit(Send::new(self.fd.as_raw_fd(), buf)).await
+    }
+
+    /// Writes from several buffers in one `sendmsg`; returns how many bytes went out.
+    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        Op::submit(SendVectored::new(self.fd.as_raw_fd(), bufs)).await
+    }
+
+    /// Fills `buf` completely, or fails with `UnexpectedEof`.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
+        let mut this = self;
+        AsyncReadRentExt::read_exact(&mut this, buf).await
+    }
+
+    /// Writes every initialized byte of `buf`.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        let mut this = self;
+        AsyncWriteRentExt::write_all(&mut this, buf).await
+    }
+
+    /// Shuts down the read half, the write half, or both (`shutdown(2)`).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        SockRef::from(&self.fd).shutdown(how)
+    }
+
+    /// Sets `TCP_NODELAY`: small writes go out at once instead of waiting to be coalesced.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        SockRef::from(&self.fd).set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        SockRef::from(&self.fd).nodelay()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        socket_addr(SockRef::from(&self.fd).peer_addr()?)
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket_addr(SockRef::from(&self.fd).local_addr()?)
+    }
+
+    /// Takes over a connected `std` stream.
+    pub fn from_std(stream: std::net::TcpStream) -> TcpStream {
+        TcpStream {
+            fd: Fd::from_owned(stream.into()),
+        }
+    }
+
+    /// Closes the connection and reports errors.
+    pub async fn close(self) -> io::Result<()> {
+        self.fd.close().await
+    }
+}
+
+impl AsyncReadRent for &TcpStream {
+    fn read<B: IoBufMut>(
+        &mut self,
+        buf: B,
+    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+        TcpStream::read(self, buf)
+    }
+}
+
+impl AsyncWriteRent for &TcpStream {
+    fn write<B: IoBuf>(
+        &mut self,
+        buf: B,
+    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+        TcpStream::write(self, buf)
+    }
+
+    fn writev<B: IoBuf>(
+        &mut self,
+        bufs: Vec<B>,
+    ) -> impl std::future::Future<Output = BufResult<usize, Vec<B>>> {
+        TcpStream::writev(self, bufs)
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        TcpStream::shutdown(self, Shutdown::Write)
+    }
+}
+
+impl AsyncReadRent for TcpStream {
+    fn read<B: IoBufMut>(
+        &mut self,
+        buf: B,
+    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+        TcpStream::read(self, buf)
+    }
+}
+
+impl AsyncWriteRent for TcpStream {
+    fn write<B: IoBuf>(
+        &mut self,
+        buf: B,
+    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+        TcpStream::write(self, buf)
+    }
+
+    fn writev<B: IoBuf>(
+        &mut self,
+        bufs: Vec<B>,
+    ) -> impl std::future::Future<Output = BufResult<usize, Vec<B>>> {
+        TcpStream::writev(self, bufs)
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        TcpStream::shutdown(self, Shutdown::Write)
+    }
+}
+
+macro_rules! fd_traits {
+    ($ty:ty) => {
+        impl AsRawFd for $ty {
+            fn as_raw_fd(&self) -> RawFd {
+                self.fd.as_raw_fd()
+            }
+        }
+
+        impl AsFd for $ty {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.fd.as_fd()
+            }
+        }
+
+        impl IntoRawFd for $ty {
+            fn into_raw_fd(self) -> RawFd {
+                self.fd.into_raw_fd()
+            }
+        }
+
+        impl From<$ty> for OwnedFd {
+            fn from(value: $ty) -> OwnedFd {
+                // SAFETY: `into_raw_fd` hands over sole ownership of an open descriptor.
+                unsafe { OwnedFd::from_raw_fd(value.into_raw_fd()) }
+            }
+        }
+    };
+}
+
+fd_traits!(TcpListener);
+fd_traits!(TcpStream);

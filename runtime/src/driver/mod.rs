@@ -1,0 +1,568 @@
+//! The driver: one io_uring, owned by one thread.
+//!
+//! The driver knows nothing about tasks. It owns the ring, the table of in-flight ops
+//! ([`slots`]) and a backlog for entries that did not fit in the submission queue; it hands
+//! completions to whatever [`Waker`] an op left in its slot.
+//!
+//! # Invariants
+//! - An entry is pushed only after its op owns a slot, and whatever the entry points to is
+//!   owned by the op struct, which lives in the `Op` future or, once that is dropped, in the
+//!   slot. A slot is freed only by the op's terminal completion (or by process-wide leaking,
+//!   see shutdown). So the kernel never writes into memory that was freed.
+//! - A full submission queue never fails a submission: the driver flushes it to the kernel,
+//!   and what still does not fit waits in the backlog, in order, for the next
+//!   [`park`](Driver::park). Cancel and close entries use the same path, so they always
+//!   progress.
+//! - Wakers are woken, and orphaned ops are completed, only after the driver's `RefCell` is
+//!   released: user code (a buffer's `Drop`, a foreign waker) may call back into the driver.
+//! - Completions are never lost: rings are created with `IORING_FEAT_NODROP`'s overflow list
+//!   (every supported kernel has it), and whenever `IORING_SQ_CQ_OVERFLOW` is set the driver
+//!   enters the ring again to flush the overflowed entries into the emptied queue.
+//!
+//! # Shutdown
+//! [`shutdown`](Driver::shutdown) asks the kernel to cancel every op still in flight and waits
+//! (bounded) for each terminal completion. Ops the kernel did not finish in time keep their
+//! memory forever (it is leaked, never freed), so even then nothing lands in freed memory.
+
+mod setup;
+mod slots;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use crate::op::Orphan;
+pub(crate) use setup::RingConfig;
+pub use setup::{RingFlags, SetupError, SetupErrorKind};
+pub(crate) use slots::Cqe;
+pub(crate) use slots::OpKey;
+use slots::{Lifecycle, Slots, TOKEN_IGNORE, TOKEN_WAKE};
+
+const IORING_REGISTER_RING_FDS: libc::c_uint = 20;
+const IORING_ENTER_GETEVENTS: u32 = 1;
+const IORING_ENTER_SQ_WAKEUP: u32 = 2;
+const IORING_ENTER_REGISTERED_RING: u32 = 16;
+
+/// How long [`Driver::shutdown`] waits for the kernel to finish cancelled ops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Counters of the driver's work, for benchmarks and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// `io_uring_enter` system calls made.
+    pub enters: u64,
+    /// Submission entries pushed to the ring.
+    pub sqes: u64,
+    /// Completion entries reaped from the ring.
+    pub cqes: u64,
+    /// Ops in flight right now (the kernel owns their resources).
+    pub ops_in_flight: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    ShuttingDown,
+    Closed,
+}
+
+/// Wakes a driver blocked in `io_uring_enter` from any thread: the driver keeps a read on this
+/// eventfd armed in its ring.
+#[derive(Debug)]
+pub(crate) struct Unparker {
+    eventfd: OwnedFd,
+}
+
+impl Unparker {
+    fn new() -> io::Result<Self> {
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we now own.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Unparker { eventfd })
+    }
+
+    /// Makes the driver's pending `io_uring_enter` return.
+    pub(crate) fn unpark(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live local into an eventfd we own. A full counter
+        // (EAGAIN) means a wake-up is already pending, which is all we want.
+        unsafe {
+            libc::write(
+                self.eventfd.as_raw_fd(),
+                (&one as *const u64).cast(),
+                mem::size_of::<u64>(),
+            );
+        }
+    }
+}
+
+struct Inner {
+    ring: IoUring,
+    /// Index of the registered ring fd, used by `io_uring_enter` instead of the fd.
+    ring_index: Option<u32>,
+    flags: RingFlags,
+    slots: Slots,
+    backlog: VecDeque<squeue::Entry>,
+    state: State,
+    /// The buffer of the wake-up read; the kernel may write it while `wake_armed`.
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    unparker: std::sync::Arc<Unparker>,
+    metrics: Metrics,
+}
+
+/// Work collected under the driver's borrow, done after releasing it.
+#[derive(Default)]
+struct Deferred {
+    wakers: Vec<Waker>,
+    orphans: Vec<(Box<dyn Orphan>, Cqe)>,
+}
+
+/// One thread's ring and its in-flight ops.
+pub struct Driver {
+    inner: RefCell<Inner>,
+    deferred: RefCell<Deferred>,
+    /// Set while the deferred work is being run, so nested parks don't steal it.
+    running_deferred: Cell<bool>,
+}
+
+impl Driver {
+    pub(crate) fn new(config: &RingConfig) -> io::Result<Self> {
+        let (ring, mut flags) = setup::build_ring(config)?;
+        let ring_index = register_ring_fd(&ring);
+        flags.registered_ring_fd = ring_index.is_some();
+        let unparker = std::sync::Arc::new(Unparker::new()?);
+        let driver = Driver {
+            inner: RefCell::new(Inner {
+                ring,
+                ring_index,
+                flags,
+                slots: Slots::default(),
+                backlog: VecDeque::new(),
+                state: State::Running,
+                wake_buf: Box::new(0),
+                wake_armed: false,
+                unparker,
+                metrics: Metrics::default(),
+            }),
+            deferred: RefCell::default(),
+            running_deferred: Cell::new(false),
+        };
+        driver.inner.borrow_mut().arm_wake();
+        Ok(driver)
+    }
+
+    pub(crate) fn unparker(&self) -> std::sync::Arc<Unparker> {
+        self.inner.borrow().unparker.clone()
+    }
+
+    pub(crate) fn flags(&self) -> RingFlags {
+        self.inner.borrow().flags.clone()
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        let inner = self.inner.borrow();
+        Metrics {
+            ops_in_flight: inner.slots.in_flight(),
+            ..inner.metrics
+        }
+    }
+
+    /// Slots still held, in flight or completed-but-uncollected.
+    pub(crate) fn slots_len(&self) -> usize {
+        self.inner.borrow().slots.len()
+    }
+
+    /// Pushes `entry` for a new op and returns the op's key.
+    pub(crate) fn submit(&self, entry: squeue::Entry) -> io::Result<OpKey> {
+        self.submit_with(entry, Lifecycle::Submitted)
+    }
+
+    /// Whether new ops are accepted (the runtime is not shutting down).
+    pub(crate) fn accepts_ops(&self) -> bool {
+        self.inner.borrow().state == State::Running
+    }
+
+    /// Pushes `entry` for an op nobody awaits; `data` is completed as an orphan.
+    /// Check [`accepts_ops`](Driver::accepts_ops) first: a closing driver refuses it.
+    pub(crate) fn submit_orphan(&self, entry: squeue::Entry, data: Box<dyn Orphan>) {
+        // An error here only means the driver is closing; `data` was dropped with the
+        // refused slot, which never reached the kernel.
+        let _ = self.submit_with(entry, Lifecycle::Orphaned(data));
+    }
+
+    fn submit_with(&self, entry: squeue::Entry, lifecycle: Lifecycle) -> io::Result<OpKey> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.state != State::Running {
+            return Err(io::Error::other(
+                "coring: the runtime is shutting down and accepts no new I/O",
+            ));
+        }
+        let key = inner.slots.insert(lifecycle);
+        inner.push(entry.user_data(key.user_data()));
+        Ok(key)
+    }
+
+    /// Collects the op's completion, or leaves `cx`'s waker for it.
+    pub(crate) fn poll_op(&self, key: OpKey, cx: &mut Context<'_>) -> Poll<Cqe> {
+        let mut inner = self.inner.borrow_mut();
+        let Some(lifecycle) = inner.slots.get_mut(key) else {
+            // Only after a shutdown whose drain completed the op and dropped its result.
+            return Poll::Ready(Cqe {
+                result: -libc::ECANCELED,
+                flags: 0,
+            });
+        };
+        let stale = match lifecycle {
+            Lifecycle::Completed(_) => match inner.slots.remove(key) {
+                Some(Lifecycle::Completed(c)) => return Poll::Ready(c),
+                _ => unreachable!("slot was just seen completed"),
+            },
+            Lifecycle::Waiting(waker) if waker.will_wake(cx.waker()) => return Poll::Pending,
+            Lifecycle::Orphaned(_) => unreachable!("an orphaned op has no future to poll it"),
+            other => mem::replace(other, Lifecycle::Waiting(cx.waker().clone())),
+        };
+        drop(inner);
+        drop(stale);
+        Poll::Pending
+    }
+
+    /// The op's future was dropped: keep `data` until the terminal completion.
+    pub(crate) fn drop_op(&self, key: OpKey, data: Box<dyn Orphan>) {
+        let mut inner = self.inner.borrow_mut();
+        let Some(lifecycle) = inner.slots.get_mut(key) else {
+            // The slot is gone, so the kernel is done with the op's memory.
+            drop(inner);
+            drop(data);
+            return;
+        };
+        if matches!(lifecycle, Lifecycle::Completed(_)) {
+            let Some(Lifecycle::Completed(c)) = inner.slots.remove(key) else {
+                unreachable!("slot was just seen completed")
+            };
+            drop(inner);
+            data.complete(c);
+            return;
+        }
+        let previous = mem::replace(lifecycle, Lifecycle::Orphaned(data));
+        if inner.state != State::Closed {
+            inner.push_cancel(key.user_data());
+        }
+        drop(inner);
+        drop(previous);
+    }
+
+    /// Submits pending entries and reaps completions, blocking for at least one completion
+    /// when `wait` is set. Wakes the tasks whose ops completed.
+    pub(crate) fn park(&self, wait: bool) -> io::Result<()> {
+        self.park_inner(wait, None)
+    }
+
+    fn park_inner(&self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
+        let mut may_wait = wait;
+        for _ in 0..64 {
+            let mut inner = self.inner.borrow_mut();
+            inner.flush_backlog();
+            let mut deferred = self.deferred.borrow_mut();
+            let has_deferred = !deferred.wakers.is_empty() || !deferred.orphans.is_empty();
+            let block = may_wait && !has_deferred && inner.ring.completion().is_empty();
+            let result = inner.enter(block, timeout);
+            may_wait = false;
+            inner.reap(&mut deferred);
+            let again = inner.ring.submission().cq_overflow() || !inner.backlog.is_empty();
+            drop(deferred);
+            drop(inner);
+            self.run_deferred();
+            match result {
+                Ok(()) => {}
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Err(e),
+            }
+            if !again {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_deferred(&self) {
+        if self.running_deferred.replace(true) {
+            return;
+        }
+        loop {
+            let Deferred { wakers, orphans } = mem::take(&mut *self.deferred.borrow_mut());
+            if wakers.is_empty() && orphans.is_empty() {
+                break;
+            }
+            for waker in wakers {
+                waker.wake();
+            }
+            for (orphan, completion) in orphans {
+                orphan.complete(completion);
+            }
+        }
+        self.running_deferred.set(false);
+    }
+
+    /// Cancels every op in flight and waits, at most [`SHUTDOWN_GRACE`], for their terminal
+    /// completions. Returns the number of ops that did not finish in time (their memory is
+    /// leaked rather than freed under the kernel).
+    pub(crate) fn shutdown(&self) -> usize {
+        {
+            let mut inner = self.inner.borrow_mut();
+            if inner.state == State::Closed {
+                return inner.slots.in_flight();
+            }
+            inner.state = State::ShuttingDown;
+            for key in inner.slots.in_flight_keys() {
+                inner.push_cancel(key.user_data());
+            }
+            if inner.wake_armed {
+                inner.push_cancel(TOKEN_WAKE);
+            }
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        loop {
+            let busy = {
+                let inner = self.inner.borrow();
+                inner.slots.in_flight() > 0 || inner.wake_armed
+            };
+            let now = Instant::now();
+            if !busy || now >= deadline {
+                break;
+            }
+            let slice = (deadline - now).min(Duration::from_millis(50));
+            if self.park_inner(true, Some(slice)).is_err() {
+                break;
+            }
+        }
+        let mut inner = self.inner.borrow_mut();
+        inner.state = State::Closed;
+        inner.slots.retain_in_flight();
+        let stuck = inner.slots.in_flight() + usize::from(inner.wake_armed);
+        if stuck > 0 {
+            eprintln!(
+                "coring: {stuck} io_uring ops did not finish within {SHUTDOWN_GRACE:?} of \
+                 shutdown; their buffers are leaked so the kernel cannot write into freed memory"
+            );
+        }
+        stuck
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.shutdown();
+        let inner = self.inner.get_mut();
+        if inner.slots.in_flight() > 0 {
+            // The kernel may still write into these ops' memory: never free it.
+            mem::forget(mem::take(&mut inner.slots));
+        }
+        if inner.wake_armed {
+            mem::forget(mem::replace(&mut inner.wake_buf, Box::new(0)));
+        }
+    }
+}
+
+impl Inner {
+    /// Pushes an entry into the submission queue, flushing it when full; what still does not
+    /// fit waits in the backlog. Never fails.
+    fn push(&mut self, entry: squeue::Entry) {
+        if self.backlog.is_empty() {
+            if self.try_push(&entry) {
+                return;
+            }
+            if !self.flags.sqpoll {
+                // Hand the full queue to the kernel and try once more.
+                let pending = self.ring.submission().len() as u32;
+                let _ = self.enter_raw(pending, 0, 0);
+                if self.try_push(&entry) {
+                    return;
+                }
+            }
+        }
+        self.backlog.push_back(entry);
+    }
+
+    fn try_push(&mut self, entry: &squeue::Entry) -> bool {
+        // SAFETY: every entry pushed here comes from an `OpCode` whose memory is owned by a slot
+        // (or is `'static`, for cancel and the wake-up read) until its completion is reaped.
+        let pushed = unsafe { self.ring.submission().push(entry).is_ok() };
+        if pushed {
+            self.metrics.sqes += 1;
+        }
+        pushed
+    }
+
+    fn push_cancel(&mut self, user_data: u64) {
+        let entry = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(TOKEN_IGNORE);
+        self.push(entry);
+    }
+
+    fn flush_backlog(&mut self) {
+        while let Some(entry) = self.backlog.front() {
+            let entry = entry.clone();
+            if !self.try_push(&entry) {
+                break;
+            }
+            self.backlog.pop_front();
+        }
+    }
+
+    fn arm_wake(&mut self) {
+        if self.wake_armed || self.state != State::Running {
+            return;
+        }
+        let fd = self.unparker.eventfd.as_raw_fd();
+        let buf: *mut u64 = &mut *self.wake_buf;
+        let entry = opcode::Read::new(types::Fd(fd), buf.cast(), 8)
+            .build()
+            .user_data(TOKEN_WAKE);
+        self.wake_armed = true;
+        self.push(entry);
+    }
+
+    /// Enters the ring when there is something to submit, completions to flush or run, or when
+    /// asked to block.
+    fn enter(&mut self, block: bool, timeout: Option<Duration>) -> io::Result<()> {
+        let sq = self.ring.submission();
+        let to_submit = sq.len() as u32;
+        let overflow = sq.cq_overflow();
+        let taskrun = sq.taskrun();
+        let sqpoll_asleep = self.flags.sqpoll && sq.need_wakeup();
+        drop(sq);
+        let submit_needs_enter = to_submit > 0 && (!self.flags.sqpoll || sqpoll_asleep);
+        if !(block || overflow || taskrun || submit_needs_enter) {
+            return Ok(());
+        }
+        let mut flags = IORING_ENTER_GETEVENTS;
+        if sqpoll_asleep {
+            flags |= IORING_ENTER_SQ_WAKEUP;
+        }
+        match timeout {
+            Some(t) if block => {
+                let ts = types::Timespec::from(t);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.metrics.enters += 1;
+                match self.ring.submitter().submit_with_args(1, &args) {
+                    Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(()),
+                    other => other.map(drop),
+                }
+            }
+            _ => self.enter_raw(to_submit, u32::from(block), flags).map(drop),
+        }
+    }
+
+    fn enter_raw(&mut self, to_submit: u32, min_complete: u32, flags: u32) -> io::Result<usize> {
+        let (fd, flags) = match self.ring_index {
+            Some(index) => (index as RawFd, flags | IORING_ENTER_REGISTERED_RING),
+            None => (self.ring.as_raw_fd(), flags),
+        };
+        self.metrics.enters += 1;
+        // SAFETY: io_uring_enter with no extra argument (null, size 0); the fd (or registered
+        // index) is our ring's, and every published entry's memory is owned by its slot.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                fd,
+                to_submit,
+                min_complete,
+                flags,
+                std::ptr::null::<libc::c_void>(),
+                0usize,
+            )
+        };
+        if ret < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(ret as usize)
+        }
+    }
+
+    /// Moves every available completion to its slot, collecting wakers and orphans.
+    fn reap(&mut self, deferred: &mut Deferred) {
+        let Inner {
+            ring,
+            slots,
+            wake_armed,
+            metrics,
+            ..
+        } = self;
+        for cqe in ring.completion() {
+            metrics.cqes += 1;
+            let completion = Cqe {
+                result: cqe.result(),
+                flags: cqe.flags(),
+            };
+            match cqe.user_data() {
+                TOKEN_IGNORE => {}
+                TOKEN_WAKE => *wake_armed = false,
+                user_data => {
+                    let key = OpKey::from_user_data(user_data);
+                    let more = cqueue::more(completion.flags);
+                    let Some(lifecycle) = slots.get_mut(key) else {
+                        continue; // stray: its slot is gone; nobody may be woken by it
+                    };
+                    if let Lifecycle::Orphaned(_) = lifecycle {
+                        if !more {
+                            if let Some(Lifecycle::Orphaned(orphan)) = slots.remove(key) {
+                                deferred.orphans.push((orphan, completion));
+                            }
+                        }
+                    } else if let Lifecycle::Waiting(waker) =
+                        mem::replace(lifecycle, Lifecycle::Completed(completion))
+                    {
+                        deferred.wakers.push(waker);
+                    }
+                }
+            }
+        }
+        self.arm_wake();
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY)
+    )
+}
+
+/// Registers the ring fd so `io_uring_enter` skips the fd lookup (Linux 5.18+). Optional.
+fn register_ring_fd(ring: &IoUring) -> Option<u32> {
+    #[repr(C)]
+    struct RsrcUpdate {
+        offset: u32,
+        resv: u32,
+        data: u64,
+    }
+    let mut update = RsrcUpdate {
+        offset: u32::MAX,
+        resv: 0,
+        data: ring.as_raw_fd() as u64,
+    };
+    // SAFETY: IORING_REGISTER_RING_FDS reads and writes back one `io_uring_rsrc_update`, which
+    // lives on our stack for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring.as_raw_fd(),
+            IORING_REGISTER_RING_FDS,
+            &mut update as *mut RsrcUpdate,
+            1u32,
+        )
+    };
+    (ret == 1).then_some(update.offset)
+}

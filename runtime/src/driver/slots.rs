@@ -1,0 +1,127 @@
+//! The table of in-flight ops.
+//!
+//! Every submitted op owns one slot until its terminal completion. `user_data` is the slot key
+//! in the low 32 bits and a per-driver generation in the high 32 bits, so a stray or late
+//! completion (for a slot that was freed and reused) never reaches the wrong task.
+
+use std::task::Waker;
+
+use slab::Slab;
+
+use crate::op::Orphan;
+
+/// `user_data` of entries whose completions carry no meaning (async-cancel requests).
+pub(crate) const TOKEN_IGNORE: u64 = u64::MAX;
+/// `user_data` of the driver's own wake-up read on its eventfd.
+pub(crate) const TOKEN_WAKE: u64 = u64::MAX - 1;
+
+/// A completion as the ring delivered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cqe {
+    pub(crate) result: i32,
+    pub(crate) flags: u32,
+}
+
+/// Identifies one in-flight op: a slot key and the generation it was submitted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpKey {
+    index: u32,
+    generation: u32,
+}
+
+impl OpKey {
+    pub(crate) fn user_data(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    pub(crate) fn from_user_data(user_data: u64) -> Self {
+        OpKey {
+            index: user_data as u32,
+            generation: (user_data >> 32) as u32,
+        }
+    }
+}
+
+/// Where an op is in its life, as seen from user space.
+pub(crate) enum Lifecycle {
+    /// Submitted; nobody has polled it yet.
+    Submitted,
+    /// A task awaits the completion.
+    Waiting(Waker),
+    /// The future was dropped: the op's resources wait here for the terminal completion.
+    Orphaned(Box<dyn Orphan>),
+    /// The completion arrived; the future has not collected it yet.
+    Completed(Cqe),
+}
+
+struct Slot {
+    generation: u32,
+    lifecycle: Lifecycle,
+}
+
+/// The op table.
+#[derive(Default)]
+pub(crate) struct Slots {
+    slab: Slab<Slot>,
+    next_generation: u32,
+}
+
+impl Slots {
+    pub(crate) fn insert(&mut self, lifecycle: Lifecycle) -> OpKey {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let index = self.slab.insert(Slot {
+            generation,
+            lifecycle,
+        });
+        // Slab keys grow only as far as the number of ops in flight at once; a ring cannot have
+        // anywhere near 4 billion, and the two top values are reserved tokens.
+        let index = u32::try_from(index)
+            .ok()
+            .filter(|&i| i < u32::MAX - 1)
+            .expect("coring: more than 4 billion ops in flight");
+        OpKey { index, generation }
+    }
+
+    pub(crate) fn get_mut(&mut self, key: OpKey) -> Option<&mut Lifecycle> {
+        match self.slab.get_mut(key.index as usize) {
+            Some(slot) if slot.generation == key.generation => Some(&mut slot.lifecycle),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: OpKey) -> Option<Lifecycle> {
+        self.get_mut(key)?;
+        Some(self.slab.remove(key.index as usize).lifecycle)
+    }
+
+    /// Ops the kernel still owns (everything not yet completed).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.slab
+            .iter()
+            .filter(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed(_)))
+            .count()
+    }
+
+    /// Keys of every op the kernel still owns.
+    pub(crate) fn in_flight_keys(&self) -> Vec<OpKey> {
+        self.slab
+            .iter()
+            .filter(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed(_)))
+            .map(|(index, s)| OpKey {
+                index: index as u32,
+                generation: s.generation,
+            })
+            .collect()
+    }
+
+    /// Drops every completed slot whose future never came back for it.
+    pub(crate) fn retain_in_flight(&mut self) {
+        self.slab
+            .retain(|_, s| !matches!(s.lifecycle, Lifecycle::Completed(_)));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
+}

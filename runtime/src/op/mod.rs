@@ -1,0 +1,187 @@
+//! Ops: one type per io_uring operation, modelled on the kernel's `io_issue_defs` table.
+//!
+//! Each op is a small struct that **owns everything the kernel touches** (buffers, iovecs,
+//! sockaddrs, paths) and has two halves, like the kernel's `io_<op>_prep` / `io_<op>` pair:
+//! [`OpCode::sqe`] builds the submission entry and [`OpCode::complete`] turns the completion into
+//! the user's result (usually handing the buffer back). One module per op family: [`rw`],
+//! [`net`], [`openclose`], [`fs`], [`timeout`], [`poll`]; cancellation is built by the driver.
+//!
+//! # Lifecycle
+//! [`Op::submit`] pushes the entry and parks the op in a driver slot keyed by `user_data`.
+//! Polling the [`Op`] either finds the completion or leaves the task's waker in the slot.
+//! Dropping the `Op` early moves the op struct (and so every resource the kernel may still
+//! write to) into the slot and asks the kernel to cancel; the resources are released only when
+//! the terminal completion arrives, through [`OpCode::complete_orphan`]. `mem::forget` of an
+//! `Op` leaks its resources, which is safe: the kernel writes into memory nobody frees.
+//!
+//! A readiness-based driver can implement the same op structs: the struct already carries all
+//! the inputs of the syscall, and `complete` already maps a raw result to the user's output.
+
+pub mod fs;
+pub mod net;
+pub mod openclose;
+pub mod poll;
+pub mod rw;
+pub mod timeout;
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use io_uring::squeue;
+
+use crate::driver::{Cqe, Driver, OpKey};
+use crate::task::coop;
+
+/// The kernel's answer to one submission, as an op sees it.
+#[derive(Debug)]
+pub struct Completion {
+    /// The CQE's `res`: a non-negative value, or the error (a negated `errno`, or a submission
+    /// failure such as "no runtime on this thread").
+    pub result: io::Result<u32>,
+    /// The CQE flags (`IORING_CQE_F_*`).
+    pub flags: u32,
+}
+
+impl From<Cqe> for Completion {
+    fn from(cqe: Cqe) -> Self {
+        let result = if cqe.result < 0 {
+            Err(io::Error::from_raw_os_error(-cqe.result))
+        } else {
+            Ok(cqe.result as u32)
+        };
+        Completion {
+            result,
+            flags: cqe.flags,
+        }
+    }
+}
+
+/// One io_uring operation: what it owns, how it is submitted, and what its completion means.
+///
+/// # Safety
+/// The entry built by [`sqe`](OpCode::sqe) may only point into memory that `self` owns on the
+/// heap (or into `'static` memory), never into `self` itself: the op struct is moved after the
+/// entry is built (into the [`Op`] future, later perhaps into a driver slot), but its heap
+/// allocations are not. That memory must stay valid for as long as `self` is alive.
+pub unsafe trait OpCode: 'static {
+    /// What the awaiting task receives.
+    type Output;
+
+    /// Builds the submission entry; `user_data` is set by the driver.
+    fn sqe(&mut self) -> squeue::Entry;
+
+    /// Turns the completion into the output, handing back owned resources.
+    fn complete(self, completion: Completion) -> Self::Output;
+
+    /// Called instead of [`complete`](OpCode::complete) when the awaiting future is gone.
+    /// The default drops `self`; ops whose success creates a resource (an accepted socket, an
+    /// opened file) override it to release that resource.
+    fn complete_orphan(self, completion: Completion)
+    where
+        Self: Sized,
+    {
+        let _ = completion;
+    }
+}
+
+/// An op whose future was dropped: the driver keeps it alive until its terminal completion.
+pub(crate) trait Orphan {
+    fn complete(self: Box<Self>, cqe: Cqe);
+}
+
+impl<T: OpCode> Orphan for T {
+    fn complete(self: Box<Self>, cqe: Cqe) {
+        (*self).complete_orphan(Completion::from(cqe))
+    }
+}
+
+/// A submitted operation: a future of the op's output.
+///
+/// Created by [`Op::submit`]. Dropping it before completion cancels the operation; the
+/// resources it owns stay alive until the kernel is done with them.
+#[must_use = "an op does nothing useful unless awaited; dropping it cancels it"]
+pub struct Op<T: OpCode> {
+    /// The driver and slot, or why the op could not be submitted.
+    submitted: Result<(Rc<Driver>, OpKey), Option<io::Error>>,
+    data: Option<T>,
+}
+
+impl<T: OpCode> Op<T> {
+    /// Submits `data` to the current thread's ring.
+    ///
+    /// When that is impossible (no coring runtime on this thread, or it is shutting down) the
+    /// op completes at once with the error, still handing back its resources.
+    pub fn submit(mut data: T) -> Self {
+        let submitted = crate::runtime::context::driver().and_then(|driver| {
+            let key = driver.submit(data.sqe())?;
+            Ok((driver, key))
+        });
+        Op {
+            submitted: submitted.map_err(Some),
+            data: Some(data),
+        }
+    }
+
+    /// Submits `data` and forgets about it: the driver completes it as an orphan.
+    ///
+    /// Used for fire-and-forget work such as closing a descriptor on drop. Gives `data` back
+    /// when there is no running ring to submit it to.
+    pub fn detach(mut data: T) -> Result<(), T> {
+        let driver = match crate::runtime::context::driver() {
+            Ok(driver) if driver.accepts_ops() => driver,
+            _ => return Err(data),
+        };
+        let entry = data.sqe();
+        driver.submit_orphan(entry, Box::new(data));
+        Ok(())
+    }
+}
+
+// An `Op` never points into itself: the kernel sees only the op struct's heap memory.
+impl<T: OpCode> Unpin for Op<T> {}
+
+impl<T: OpCode> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = self.get_mut();
+        let completion = match &mut this.submitted {
+            Ok((driver, key)) => {
+                std::task::ready!(coop::poll_proceed(cx));
+                Completion::from(std::task::ready!(driver.poll_op(*key, cx)))
+            }
+            Err(error) => Completion {
+                result: Err(error
+                    .take()
+                    .unwrap_or_else(|| io::Error::other("coring: op polled after completion"))),
+                flags: 0,
+            },
+        };
+        let data = this
+            .data
+            .take()
+            .expect("coring: Op polled again after it completed");
+        Poll::Ready(data.complete(completion))
+    }
+}
+
+impl<T: OpCode> Drop for Op<T> {
+    fn drop(&mut self) {
+        if let (Some(data), Ok((driver, key))) = (self.data.take(), &self.submitted) {
+            driver.drop_op(*key, Box::new(data));
+        }
+    }
+}
+
+/// A buffer length for the kernel's 32-bit length fields. Longer buffers are clamped, which
+/// makes the op transfer less than asked (a short read or write), exactly as `read(2)` and
+/// `write(2)` may; `read_exact` and `write_all` carry on with the rest.
+pub(crate) fn clamp_len(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// `(result, buffer)`: every I/O method hands its buffer back with its result.
+pub type BufResult<T, B> = (io::Result<T>, B);

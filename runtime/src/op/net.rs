@@ -1,0 +1,310 @@
+//! Socket ops (`IORING_OP_ACCEPT`, `CONNECT`, `RECV`, `SEND`, `SENDMSG`, `SHUTDOWN`).
+//!
+//! Sends always carry `MSG_NOSIGNAL`: a peer that went away gives `EPIPE`, never `SIGPIPE`.
+
+use std::io;
+use std::mem;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+
+use io_uring::{opcode, squeue, types};
+
+use super::{clamp_len, BufResult, Completion, OpCode};
+use crate::buf::{IoBuf, IoBufMut};
+
+/// A socket address in the kernel's layout, on the heap so the kernel can read or fill it.
+pub struct SockAddr {
+    storage: Box<(libc::sockaddr_storage, libc::socklen_t)>,
+}
+
+impl SockAddr {
+    /// Room for any address (what `accept` fills).
+    pub fn empty() -> Self {
+        // SAFETY: `sockaddr_storage` is plain data; all-zero is a valid (unspecified) value.
+        let storage = unsafe { mem::zeroed::<libc::sockaddr_storage>() };
+        SockAddr {
+            storage: Box::new((storage, mem::size_of::<libc::sockaddr_storage>() as _)),
+        }
+    }
+
+    /// `addr` in the kernel's layout.
+    pub fn from_std(addr: SocketAddr) -> Self {
+        let mut this = SockAddr::empty();
+        let (storage, len) = &mut *this.storage;
+        match addr {
+            SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in.
+                unsafe { std::ptr::write((storage as *mut libc::sockaddr_storage).cast(), sin) };
+                *len = mem::size_of::<libc::sockaddr_in>() as _;
+            }
+            SocketAddr::V6(a) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo(),
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: a.scope_id(),
+                };
+                // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in6.
+                unsafe { std::ptr::write((storage as *mut libc::sockaddr_storage).cast(), sin6) };
+                *len = mem::size_of::<libc::sockaddr_in6>() as _;
+            }
+        }
+        this
+    }
+
+    fn as_ptr(&self) -> *const libc::sockaddr {
+        (&self.storage.0 as *const libc::sockaddr_storage).cast()
+    }
+
+    fn as_mut_ptrs(&mut self) -> (*mut libc::sockaddr, *mut libc::socklen_t) {
+        let (storage, len) = &mut *self.storage;
+        ((storage as *mut libc::sockaddr_storage).cast(), len)
+    }
+
+    fn len(&self) -> libc::socklen_t {
+        self.storage.1
+    }
+
+    /// The address as a `std` IP socket address, if it is one.
+    pub fn to_std(&self) -> Option<SocketAddr> {
+        let (storage, len) = &*self.storage;
+        match storage.ss_family as libc::c_int {
+            libc::AF_INET if *len as usize >= mem::size_of::<libc::sockaddr_in>() => {
+                // SAFETY: the family says the storage holds a sockaddr_in, and it is long enough.
+                let sin = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+                let ip = std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+                Some(SocketAddr::from((ip, u16::from_be(sin.sin_port))))
+            }
+            libc::AF_INET6 if *len as usize >= mem::size_of::<libc::sockaddr_in6>() => {
+                // SAFETY: the family says the storage holds a sockaddr_in6, and it is long enough.
+                let sin6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+                let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                    ip,
+                    u16::from_be(sin6.sin6_port),
+                    sin6.sin6_flowinfo,
+                    sin6.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `IORING_OP_ACCEPT`: a new connection's fd (`SOCK_CLOEXEC`) and its peer address.
+pub struct Accept {
+    fd: RawFd,
+    addr: SockAddr,
+}
+
+impl Accept {
+    /// Accepts one connection on the listening socket `fd`.
+    pub fn new(fd: RawFd) -> Self {
+        Accept {
+            fd,
+            addr: SockAddr::empty(),
+        }
+    }
+}
+
+// SAFETY: the entry points into the op's boxed sockaddr storage and length.
+unsafe impl OpCode for Accept {
+    type Output = io::Result<(RawFd, SockAddr)>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let (addr, len) = self.addr.as_mut_ptrs();
+        opcode::Accept::new(types::Fd(self.fd), addr, len)
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        completion.result.map(|fd| (fd as RawFd, self.addr))
+    }
+
+    fn complete_orphan(self, completion: Completion) {
+        // Nobody is waiting for this connection any more: close it rather than leak it.
+        if let Ok(fd) = completion.result {
+            close_now(fd as RawFd);
+        }
+    }
+}
+
+/// Closes `fd` with a plain `close(2)`; for descriptors nobody else knows about.
+pub(crate) fn close_now(fd: RawFd) {
+    // SAFETY: the caller owns `fd` and nothing else refers to it.
+    unsafe { libc::close(fd) };
+}
+
+/// `IORING_OP_CONNECT`.
+pub struct Connect {
+    fd: RawFd,
+    addr: SockAddr,
+}
+
+impl Connect {
+    /// Connects socket `fd` to `addr`.
+    pub fn new(fd: RawFd, addr: SocketAddr) -> Self {
+        Connect {
+            fd,
+            addr: SockAddr::from_std(addr),
+        }
+    }
+}
+
+// SAFETY: the entry points into the op's boxed sockaddr.
+unsafe impl OpCode for Connect {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::Connect::new(types::Fd(self.fd), self.addr.as_ptr(), self.addr.len()).build()
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        completion.result.map(drop)
+    }
+}
+
+/// `IORING_OP_RECV` into an owned buffer.
+pub struct Recv<B> {
+    fd: RawFd,
+    buf: B,
+}
+
+impl<B: IoBufMut> Recv<B> {
+    /// Receives into `buf` from socket `fd`.
+    pub fn new(fd: RawFd, buf: B) -> Self {
+        Recv { fd, buf }
+    }
+}
+
+// SAFETY: the entry points into `buf`'s stable memory, owned by the op.
+unsafe impl<B: IoBufMut> OpCode for Recv<B> {
+    type Output = BufResult<usize, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = clamp_len(self.buf.bytes_total());
+        opcode::Recv::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len).build()
+    }
+
+    fn complete(mut self, completion: Completion) -> Self::Output {
+        let result = completion.result.map(|n| {
+            // SAFETY: the kernel initialized the first `n` bytes.
+            unsafe { self.buf.set_init(n as usize) };
+            n as usize
+        });
+        (result, self.buf)
+    }
+}
+
+/// `IORING_OP_SEND` from an owned buffer, with `MSG_NOSIGNAL`.
+pub struct Send<B> {
+    fd: RawFd,
+    buf: B,
+}
+
+impl<B: IoBuf> Send<B> {
+    /// Sends `buf`'s initialized bytes on socket `fd`.
+    pub fn new(fd: RawFd, buf: B) -> Self {
+        Send { fd, buf }
+    }
+}
+
+// SAFETY: the entry points into `buf`'s stable memory, owned by the op.
+unsafe impl<B: IoBuf> OpCode for Send<B> {
+    type Output = BufResult<usize, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = clamp_len(self.buf.bytes_init());
+        opcode::Send::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        (completion.result.map(|n| n as usize), self.buf)
+    }
+}
+
+/// `IORING_OP_SENDMSG` of several owned buffers (a vectored send), with `MSG_NOSIGNAL`.
+pub struct SendVectored<B> {
+    fd: RawFd,
+    bufs: Vec<B>,
+    iovecs: Vec<libc::iovec>,
+    msg: Box<libc::msghdr>,
+}
+
+impl<B: IoBuf> SendVectored<B> {
+    /// Sends the initialized bytes of every buffer, in order, on socket `fd`.
+    pub fn new(fd: RawFd, bufs: Vec<B>) -> Self {
+        let iovecs = super::rw::iovecs(&bufs);
+        // SAFETY: msghdr is plain data; all-zero is "no name, no control data".
+        let msg = Box::new(unsafe { mem::zeroed::<libc::msghdr>() });
+        SendVectored {
+            fd,
+            bufs,
+            iovecs,
+            msg,
+        }
+    }
+}
+
+// SAFETY: the msghdr, the iovec array and every buffer are heap memory owned by the op; the
+// msghdr's pointers are refreshed in `sqe`, after the op reached its final place.
+unsafe impl<B: IoBuf> OpCode for SendVectored<B> {
+    type Output = BufResult<usize, Vec<B>>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        self.msg.msg_iov = self.iovecs.as_mut_ptr();
+        self.msg.msg_iovlen = self.iovecs.len();
+        opcode::SendMsg::new(types::Fd(self.fd), &*self.msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        (completion.result.map(|n| n as usize), self.bufs)
+    }
+}
+
+/// `IORING_OP_SHUTDOWN`.
+pub struct Shutdown {
+    fd: RawFd,
+    how: libc::c_int,
+}
+
+impl Shutdown {
+    /// Shuts down the read half, the write half or both (`SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`).
+    pub fn new(fd: RawFd, how: std::net::Shutdown) -> Self {
+        let how = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        Shutdown { fd, how }
+    }
+}
+
+// SAFETY: the entry carries no pointers.
+unsafe impl OpCode for Shutdown {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::Shutdown::new(types::Fd(self.fd), self.how).build()
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        completion.result.map(drop)
+    }
+}

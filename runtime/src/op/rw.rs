@@ -1,0 +1,177 @@
+//! Read and write on any descriptor, at an offset or at the current position
+//! (`IORING_OP_READ`, `IORING_OP_WRITE`, `IORING_OP_READV`, `IORING_OP_WRITEV`).
+
+use std::os::fd::RawFd;
+
+use io_uring::{opcode, squeue, types};
+
+use super::{clamp_len, BufResult, Completion, OpCode};
+use crate::buf::{IoBuf, IoBufMut};
+
+/// Offset meaning "the file's current position" (pipes, sockets, terminals).
+pub const CURRENT_POSITION: u64 = u64::MAX;
+
+/// `IORING_OP_READ` into an owned buffer.
+pub struct Read<B> {
+    fd: RawFd,
+    buf: B,
+    offset: u64,
+}
+
+impl<B: IoBufMut> Read<B> {
+    /// Reads into `buf` from `fd` at `offset` ([`CURRENT_POSITION`] for streams).
+    pub fn new(fd: RawFd, buf: B, offset: u64) -> Self {
+        Read { fd, buf, offset }
+    }
+}
+
+// SAFETY: the entry points into `buf`'s stable memory, owned by the op.
+unsafe impl<B: IoBufMut> OpCode for Read<B> {
+    type Output = BufResult<usize, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = clamp_len(self.buf.bytes_total());
+        opcode::Read::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(mut self, completion: Completion) -> Self::Output {
+        let result = completion.result.map(|n| {
+            // SAFETY: the kernel initialized the first `n` bytes.
+            unsafe { self.buf.set_init(n as usize) };
+            n as usize
+        });
+        (result, self.buf)
+    }
+}
+
+/// `IORING_OP_WRITE` from an owned buffer.
+pub struct Write<B> {
+    fd: RawFd,
+    buf: B,
+    offset: u64,
+}
+
+impl<B: IoBuf> Write<B> {
+    /// Writes `buf`'s initialized bytes to `fd` at `offset` ([`CURRENT_POSITION`] for streams).
+    pub fn new(fd: RawFd, buf: B, offset: u64) -> Self {
+        Write { fd, buf, offset }
+    }
+}
+
+// SAFETY: the entry points into `buf`'s stable memory, owned by the op.
+unsafe impl<B: IoBuf> OpCode for Write<B> {
+    type Output = BufResult<usize, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = clamp_len(self.buf.bytes_init());
+        opcode::Write::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        (completion.result.map(|n| n as usize), self.buf)
+    }
+}
+
+/// `IORING_OP_WRITEV` from several owned buffers.
+pub struct Writev<B> {
+    fd: RawFd,
+    bufs: Vec<B>,
+    iovecs: Vec<libc::iovec>,
+    offset: u64,
+}
+
+impl<B: IoBuf> Writev<B> {
+    /// Writes the initialized bytes of every buffer, in order, at `offset`.
+    pub fn new(fd: RawFd, bufs: Vec<B>, offset: u64) -> Self {
+        let iovecs = iovecs(&bufs);
+        Writev {
+            fd,
+            bufs,
+            iovecs,
+            offset,
+        }
+    }
+}
+
+/// One iovec per buffer, over its initialized bytes.
+pub(crate) fn iovecs<B: IoBuf>(bufs: &[B]) -> Vec<libc::iovec> {
+    bufs.iter()
+        .map(|b| libc::iovec {
+            iov_base: b.stable_ptr() as *mut libc::c_void,
+            iov_len: b.bytes_init(),
+        })
+        .collect()
+}
+
+// SAFETY: the iovec array and every buffer it points into are heap memory owned by the op.
+unsafe impl<B: IoBuf> OpCode for Writev<B> {
+    type Output = BufResult<usize, Vec<B>>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let count = clamp_len(self.iovecs.len());
+        opcode::Writev::new(types::Fd(self.fd), self.iovecs.as_ptr(), count)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        (completion.result.map(|n| n as usize), self.bufs)
+    }
+}
+
+/// `IORING_OP_READV` into several owned buffers.
+pub struct Readv<B> {
+    fd: RawFd,
+    bufs: Vec<B>,
+    iovecs: Vec<libc::iovec>,
+    offset: u64,
+}
+
+impl<B: IoBufMut> Readv<B> {
+    /// Fills the buffers in order from `offset`.
+    pub fn new(fd: RawFd, mut bufs: Vec<B>, offset: u64) -> Self {
+        let iovecs = bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.stable_mut_ptr().cast(),
+                iov_len: b.bytes_total(),
+            })
+            .collect();
+        Readv {
+            fd,
+            bufs,
+            iovecs,
+            offset,
+        }
+    }
+}
+
+// SAFETY: the iovec array and every buffer it points into are heap memory owned by the op.
+unsafe impl<B: IoBufMut> OpCode for Readv<B> {
+    type Output = BufResult<usize, Vec<B>>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let count = clamp_len(self.iovecs.len());
+        opcode::Readv::new(types::Fd(self.fd), self.iovecs.as_ptr(), count)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(mut self, completion: Completion) -> Self::Output {
+        let result = completion.result.map(|n| {
+            let mut left = n as usize;
+            for buf in &mut self.bufs {
+                let filled = left.min(buf.bytes_total());
+                // SAFETY: the kernel filled the buffers in order; this one got `filled` bytes.
+                unsafe { buf.set_init(filled) };
+                left -= filled;
+            }
+            n as usize
+        });
+        (result, self.bufs)
+    }
+}

@@ -1,0 +1,170 @@
+//! Task wakers, which any thread may wake.
+//!
+//! A task's future never leaves its thread; its waker carries only the task's id, a `queued`
+//! flag, and the [`Remote`] queue of the runtime that owns it. Woken on the owning thread,
+//! the id goes straight onto the local run queue. Woken elsewhere, it goes onto the runtime's
+//! remote queue, and if the runtime is parked in `io_uring_enter` the driver's
+//! [`Unparker`] wakes it.
+//!
+//! The `queued` flag makes a wake of an already queued task free: no second queue entry, and
+//! no system call. The executor clears it just before polling the task, so a wake during the
+//! poll queues the task again.
+//!
+//! Parking protocol (no lost wake-up): the executor stores `parked = true`, then loads
+//! `pending`; a remote waker pushes the id, stores `pending = true`, then swaps `parked` to
+//! false and unparks if it was set. All four accesses are `SeqCst`, so at least one side sees
+//! the other's store.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{RawWaker, RawWakerVTable, Waker};
+
+use crate::driver::Unparker;
+
+/// A task's identity in its scheduler: slab index and generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TaskId(u64);
+
+impl TaskId {
+    /// The future passed to `block_on`.
+    pub(crate) const MAIN: TaskId = TaskId(u64::MAX);
+
+    pub(crate) fn new(index: usize, generation: u32) -> Self {
+        TaskId((u64::from(generation) << 32) | index as u64)
+    }
+
+    pub(crate) fn index(self) -> usize {
+        (self.0 as u32) as usize
+    }
+
+    pub(crate) fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+/// The part of a scheduler other threads may touch.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    queue: Mutex<Vec<TaskId>>,
+    pending: AtomicBool,
+    parked: AtomicBool,
+    unparker: Arc<Unparker>,
+}
+
+impl Remote {
+    pub(crate) fn new(unparker: Arc<Unparker>) -> Self {
+        Remote {
+            queue: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            unparker,
+        }
+    }
+
+    fn push(&self, id: TaskId) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(id);
+        self.pending.store(true, Ordering::SeqCst);
+        if self.parked.swap(false, Ordering::SeqCst) {
+            self.unparker.unpark();
+        }
+    }
+
+    /// Takes the ids woken from other threads.
+    pub(crate) fn drain(&self, into: &mut impl Extend<TaskId>) {
+        if self.pending.swap(false, Ordering::SeqCst) {
+            let ids = std::mem::take(
+                &mut *self
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+            into.extend(ids);
+        }
+    }
+
+    /// Announces that the executor is about to block; false if a remote wake is pending.
+    pub(crate) fn begin_park(&self) -> bool {
+        self.parked.store(true, Ordering::SeqCst);
+        !self.pending.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn end_park(&self) {
+        self.parked.store(false, Ordering::SeqCst);
+    }
+}
+
+/// What a task's [`Waker`] points to.
+#[derive(Debug)]
+pub(crate) struct TaskWaker {
+    pub(crate) id: TaskId,
+    pub(crate) queued: AtomicBool,
+    remote: Arc<Remote>,
+}
+
+impl TaskWaker {
+    /// A waker for a task that starts out queued.
+    pub(crate) fn new(id: TaskId, remote: Arc<Remote>) -> Arc<Self> {
+        Arc::new(TaskWaker {
+            id,
+            queued: AtomicBool::new(true),
+            remote,
+        })
+    }
+
+    /// Whether the task is queued; clears the flag (the executor is about to poll it).
+    pub(crate) fn take_queued(&self) -> bool {
+        self.queued.swap(false, Ordering::AcqRel)
+    }
+
+    pub(crate) fn wake(&self) {
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pushed_locally = crate::runtime::context::with_core(|core| {
+            core.scheduler
+                .push_if_owner(&self.remote, self.id)
+                .then_some(())
+        })
+        .flatten()
+        .is_some();
+        if !pushed_locally {
+            self.remote.push(self.id);
+        }
+    }
+
+    pub(crate) fn into_waker(this: Arc<Self>) -> Waker {
+        let raw = RawWaker::new(Arc::into_raw(this).cast(), &VTABLE);
+        // SAFETY: the vtable's functions treat the data pointer as an `Arc<TaskWaker>` obtained
+        // from `Arc::into_raw`, and `TaskWaker` is `Send + Sync`, as `Waker` requires.
+        unsafe { Waker::from_raw(raw) }
+    }
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+
+unsafe fn clone(data: *const ()) -> RawWaker {
+    // SAFETY: `data` came from `Arc::into_raw` (see `into_waker`) and this waker still holds
+    // its count, so the Arc is alive; we add one count for the new waker.
+    unsafe { Arc::increment_strong_count(data.cast::<TaskWaker>()) };
+    RawWaker::new(data, &VTABLE)
+}
+
+unsafe fn wake(data: *const ()) {
+    // SAFETY: `data` came from `Arc::into_raw`; waking by value consumes this waker's count.
+    let this = unsafe { Arc::from_raw(data.cast::<TaskWaker>()) };
+    this.wake();
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    // SAFETY: `data` came from `Arc::into_raw` and the waker keeps it alive for this call.
+    let this = unsafe { &*data.cast::<TaskWaker>() };
+    this.wake();
+}
+
+unsafe fn drop_waker(data: *const ()) {
+    // SAFETY: `data` came from `Arc::into_raw`; dropping the waker releases its count.
+    drop(unsafe { Arc::from_raw(data.cast::<TaskWaker>()) });
+}

@@ -1,0 +1,51 @@
+//! # coring
+//!
+//! A completion-based, thread-per-core async runtime on Linux io_uring.
+//!
+//! Every thread owns one ring. Futures submit operations and park on a slot of the ring's op
+//! table; the thread's driver drains completions and wakes exactly the task that waits.
+//! Buffers are owned: each I/O method takes its buffer by value and hands it back with the
+//! result, so the kernel never writes into memory the program freed, even when a future is
+//! dropped mid-flight.
+//!
+//! ```no_run
+//! use coring::buf::IoBuf;
+//!
+//! #[coring::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let listener = coring::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     loop {
+//!         let (stream, _peer) = listener.accept().await?;
+//!         coring::spawn(async move {
+//!             let mut buf = vec![0u8; 4096];
+//!             loop {
+//!                 let (res, b) = stream.read(buf).await;
+//!                 let n = match res { Ok(0) | Err(_) => return, Ok(n) => n };
+//!                 let (res, b) = stream.write_all(b.slice(..n)).await;
+//!                 buf = b.into_inner();
+//!                 if res.is_err() { return; }
+//!             }
+//!         });
+//!     }
+//! }
+//! ```
+
+pub use coring_macros::{main, test};
+pub use coring_runtime::{buf, io, op, spawn, task, time};
+
+/// The runtime: [`Runtime`](runtime::Runtime), its [`Builder`](runtime::Builder), metrics and
+/// setup errors.
+pub mod runtime {
+    pub use coring_runtime::driver::{Metrics, RingFlags, SetupError, SetupErrorKind};
+    pub use coring_runtime::runtime::{Builder, Runtime};
+}
+
+/// Networking: TCP listeners and streams.
+pub mod net {
+    pub use coring_net::{TcpListener, TcpStream};
+}
+
+/// Files.
+pub mod fs {
+    pub use coring_fs::{File, Metadata, OpenOptions};
+}
