@@ -66,6 +66,19 @@ unsafe impl IoBuf for &'static [u8] {
 }
 
 // SAFETY: `'static` memory is valid for the whole program and never moves.
+unsafe impl<const N: usize> IoBuf for &'static [u8; N] {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        N
+    }
+    fn bytes_total(&self) -> usize {
+        N
+    }
+}
+
+// SAFETY: `'static` memory is valid for the whole program and never moves.
 unsafe impl IoBuf for &'static str {
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()

@@ -47,7 +47,24 @@ use slots::{Lifecycle, Slots, TOKEN_IGNORE, TOKEN_WAKE};
 const IORING_REGISTER_RING_FDS: libc::c_uint = 20;
 const IORING_ENTER_GETEVENTS: u32 = 1;
 const IORING_ENTER_SQ_WAKEUP: u32 = 2;
+const IORING_ENTER_EXT_ARG: u32 = 8;
 const IORING_ENTER_REGISTERED_RING: u32 = 16;
+
+/// `struct __kernel_timespec`.
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+/// `struct io_uring_getevents_arg` (Linux 5.11+).
+#[repr(C)]
+struct GeteventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
 
 /// How long [`Driver::shutdown`] waits for the kernel to finish cancelled ops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -263,12 +280,8 @@ impl Driver {
     }
 
     /// Submits pending entries and reaps completions, blocking for at least one completion
-    /// when `wait` is set. Wakes the tasks whose ops completed.
-    pub(crate) fn park(&self, wait: bool) -> io::Result<()> {
-        self.park_inner(wait, None)
-    }
-
-    fn park_inner(&self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
+    /// when `wait` is set (at most `timeout`, if given). Wakes the tasks whose ops completed.
+    pub(crate) fn park(&self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
         let mut may_wait = wait;
         for _ in 0..64 {
             let mut inner = self.inner.borrow_mut();
@@ -342,7 +355,7 @@ impl Driver {
                 break;
             }
             let slice = (deadline - now).min(Duration::from_millis(50));
-            if self.park_inner(true, Some(slice)).is_err() {
+            if self.park(true, Some(slice)).is_err() {
                 break;
             }
         }
@@ -385,7 +398,7 @@ impl Inner {
             if !self.flags.sqpoll {
                 // Hand the full queue to the kernel and try once more.
                 let pending = self.ring.submission().len() as u32;
-                let _ = self.enter_raw(pending, 0, 0);
+                let _ = self.enter_raw(pending, 0, 0, None);
                 if self.try_push(&entry) {
                     return;
                 }
@@ -451,28 +464,49 @@ impl Inner {
         if sqpoll_asleep {
             flags |= IORING_ENTER_SQ_WAKEUP;
         }
-        match timeout {
-            Some(t) if block => {
-                let ts = types::Timespec::from(t);
-                let args = types::SubmitArgs::new().timespec(&ts);
-                self.metrics.enters += 1;
-                match self.ring.submitter().submit_with_args(1, &args) {
-                    Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(()),
-                    other => other.map(drop),
-                }
-            }
-            _ => self.enter_raw(to_submit, u32::from(block), flags).map(drop),
+        let timespec = timeout.filter(|_| block).map(|t| Timespec {
+            tv_sec: t.as_secs() as i64,
+            tv_nsec: i64::from(t.subsec_nanos()),
+        });
+        match self.enter_raw(to_submit, u32::from(block), flags, timespec.as_ref()) {
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(()),
+            other => other.map(drop),
         }
     }
 
-    fn enter_raw(&mut self, to_submit: u32, min_complete: u32, flags: u32) -> io::Result<usize> {
-        let (fd, flags) = match self.ring_index {
+    /// `io_uring_enter`, through the registered ring index when there is one, with an
+    /// optional wait timeout (`IORING_ENTER_EXT_ARG`).
+    fn enter_raw(
+        &mut self,
+        to_submit: u32,
+        min_complete: u32,
+        flags: u32,
+        timeout: Option<&Timespec>,
+    ) -> io::Result<usize> {
+        let (fd, mut flags) = match self.ring_index {
             Some(index) => (index as RawFd, flags | IORING_ENTER_REGISTERED_RING),
             None => (self.ring.as_raw_fd(), flags),
         };
+        let ext_arg = timeout.map(|ts| GeteventsArg {
+            sigmask: 0,
+            sigmask_sz: 0,
+            min_wait_usec: 0,
+            ts: ts as *const Timespec as u64,
+        });
+        let (arg, arg_size) = match &ext_arg {
+            Some(ext) => {
+                flags |= IORING_ENTER_EXT_ARG;
+                (
+                    (ext as *const GeteventsArg).cast(),
+                    mem::size_of::<GeteventsArg>(),
+                )
+            }
+            None => (std::ptr::null::<libc::c_void>(), 0),
+        };
         self.metrics.enters += 1;
-        // SAFETY: io_uring_enter with no extra argument (null, size 0); the fd (or registered
-        // index) is our ring's, and every published entry's memory is owned by its slot.
+        // SAFETY: the fd (or registered index) is our ring's; `arg` is null or points to a
+        // `GeteventsArg` (and its timespec) that live on our stack across the call; every
+        // published entry's memory is owned by its slot.
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_io_uring_enter,
@@ -480,8 +514,8 @@ impl Inner {
                 to_submit,
                 min_complete,
                 flags,
-                std::ptr::null::<libc::c_void>(),
-                0usize,
+                arg,
+                arg_size,
             )
         };
         if ret < 0 {

@@ -19,12 +19,13 @@ use std::io;
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::driver::{Driver, Metrics, RingConfig, RingFlags};
 use crate::task::coop;
 use crate::task::scheduler::Scheduler;
 use crate::task::waker::{Remote, TaskId, TaskWaker};
+use crate::time::timers::TimerQueue;
 
 /// Tasks polled per turn before the ring is visited again.
 const TICK: usize = 64;
@@ -32,6 +33,7 @@ const TICK: usize = 64;
 pub(crate) struct Core {
     pub(crate) driver: Rc<Driver>,
     pub(crate) scheduler: Scheduler,
+    pub(crate) timers: Rc<TimerQueue>,
 }
 
 /// A single-threaded io_uring runtime.
@@ -84,17 +86,23 @@ impl Runtime {
                 }
             }
             core.scheduler.run_ready(TICK);
+            core.timers.fire(Instant::now());
             core.scheduler.drain_remote();
             let idle = !core.scheduler.has_ready()
                 && !main.queued.load(std::sync::atomic::Ordering::Acquire);
             let result = if idle && core.scheduler.remote().begin_park() {
-                let result = core.driver.park(true);
+                let timeout = core
+                    .timers
+                    .next_deadline()
+                    .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+                let result = core.driver.park(true, timeout);
                 core.scheduler.remote().end_park();
                 result
             } else {
                 core.scheduler.remote().end_park();
-                core.driver.park(false)
+                core.driver.park(false, None)
             };
+            core.timers.fire(Instant::now());
             if let Err(e) = result {
                 panic!("coring: the io_uring driver failed: {e}");
             }
@@ -109,6 +117,11 @@ impl Runtime {
     /// The setup flags the ring was created with.
     pub fn ring_flags(&self) -> RingFlags {
         self.core.driver.flags()
+    }
+
+    /// Timers (sleeps, timeouts, intervals) waiting to fire.
+    pub fn timers(&self) -> usize {
+        self.core.timers.len()
     }
 
     /// Spawned tasks not yet finished.
@@ -200,6 +213,7 @@ impl Builder {
             core: Core {
                 driver,
                 scheduler: Scheduler::new(remote),
+                timers: Rc::default(),
             },
         })
     }

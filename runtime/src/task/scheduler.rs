@@ -94,7 +94,15 @@ impl Scheduler {
                 _ => continue, // the main future, or a task that already finished
             };
             if task.run() {
-                let entry = self.tasks.borrow_mut().remove(id.index());
+                let mut tasks = self.tasks.borrow_mut();
+                // The slot may already be gone if the task shut its own runtime down.
+                let entry = match tasks.get(id.index()) {
+                    Some(entry) if entry.generation == id.generation() => {
+                        Some(tasks.remove(id.index()))
+                    }
+                    _ => None,
+                };
+                drop(tasks);
                 drop(entry);
             }
         }
