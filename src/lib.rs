@@ -37,7 +37,7 @@ pub use coring_runtime::{buf, io, op, spawn, task, time};
 /// setup errors.
 pub mod runtime {
     pub use coring_runtime::driver::{Metrics, RingFlags, SetupError, SetupErrorKind};
-    pub use coring_runtime::runtime::{Builder, Runtime};
+    pub use coring_runtime::runtime::{spawn_on, worker_index, Builder, Runtime, ShutdownHandle};
 }
 
 /// Networking: TCP listeners and streams.

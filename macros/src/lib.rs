@@ -1,7 +1,8 @@
 //! `#[coring::main]` and `#[coring::test]`: run an `async fn` on a fresh coring runtime.
 //!
-//! Options: `entries = N` (submission queue entries) and `sqpoll = MS` (SQPOLL with the given
-//! idle time in milliseconds). Misuse (a function that is not `async`, an unknown option, a
+//! Options: `entries = N` (submission queue entries per ring), `sqpoll = MS` (SQPOLL with the
+//! given idle time in milliseconds) and `worker_threads = N` (the function runs on worker 0;
+//! `coring::runtime::spawn_on` reaches the others). Misuse (a function that is not `async`, an unknown option, a
 //! value of the wrong kind) is a compile error that says what is wrong.
 
 use proc_macro::TokenStream;
@@ -87,6 +88,13 @@ fn expand(args: TokenStream2, item: TokenStream2, kind: Kind) -> syn::Result<Tok
                     .map_err(|_| syn::Error::new(nv.value.span(), "`entries` must fit in a u32"))?;
                 builder = quote!(#builder.entries(#n));
             }
+            "worker_threads" => {
+                let n = int_option(nv, "worker_threads")? as usize;
+                if n == 0 {
+                    return Err(syn::Error::new(nv.value.span(), "`worker_threads` must be at least 1"));
+                }
+                builder = quote!(#builder.worker_threads(#n));
+            }
             "sqpoll" => {
                 let ms = int_option(nv, "sqpoll")?;
                 builder = quote!(#builder.sqpoll(::std::time::Duration::from_millis(#ms)));
@@ -95,7 +103,7 @@ fn expand(args: TokenStream2, item: TokenStream2, kind: Kind) -> syn::Result<Tok
                 return Err(syn::Error::new(
                     nv.path.span(),
                     format!(
-                        "unknown option for #[{}]; expected `entries = N` or `sqpoll = IDLE_MS`",
+                        "unknown option for #[{}]; expected `entries = N`, `sqpoll = IDLE_MS` or `worker_threads = N`",
                         kind.name()
                     ),
                 ))

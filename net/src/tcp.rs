@@ -50,9 +50,29 @@ impl TcpListener {
     /// Binds to `addr` (with `SO_REUSEADDR`) and listens. Each resolved address is tried in
     /// turn; the last error is returned if none works.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with(addr, false).await
+    }
+
+    /// Binds with `SO_REUSEPORT` as well, so several listeners (one per worker) can share the
+    /// address and the kernel spreads incoming connections over them.
+    ///
+    /// ```no_run
+    /// let rt = coring::runtime::Runtime::builder().worker_threads(2).build()?;
+    /// rt.block_on_each(|_| async {
+    ///     let listener = coring::net::TcpListener::bind_reuseport("127.0.0.1:8080").await?;
+    ///     let (_stream, _peer) = listener.accept().await?;
+    ///     Ok::<(), std::io::Error>(())
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with(addr, true).await
+    }
+
+    async fn bind_with(addr: impl ToSocketAddrs, reuse_port: bool) -> io::Result<TcpListener> {
         let mut last_error = None;
         for addr in resolve(addr)? {
-            match Self::bind_one(&addr) {
+            match Self::bind_one(&addr, reuse_port) {
                 Ok(listener) => return Ok(listener),
                 Err(e) => last_error = Some(e),
             }
@@ -60,9 +80,12 @@ impl TcpListener {
         Err(last_error.expect("resolve returns at least one address"))
     }
 
-    fn bind_one(addr: &SocketAddr) -> io::Result<TcpListener> {
+    fn bind_one(addr: &SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
         let socket = new_socket(addr)?;
         socket.set_reuse_address(true)?;
+        if reuse_port {
+            socket.set_reuse_port(true)?;
+        }
         socket.bind(&(*addr).into())?;
         socket.listen(LISTEN_BACKLOG)?;
         Ok(TcpListener {

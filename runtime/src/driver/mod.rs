@@ -26,12 +26,13 @@
 
 mod setup;
 mod slots;
+mod unpark;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,9 @@ pub(crate) use setup::RingConfig;
 pub use setup::{RingFlags, SetupError, SetupErrorKind};
 pub(crate) use slots::Cqe;
 pub(crate) use slots::OpKey;
+pub(crate) use slots::TOKEN_IGNORE as TOKEN_MESSAGE;
 use slots::{Lifecycle, Slots, TOKEN_IGNORE, TOKEN_WAKE};
+pub(crate) use unpark::Unparker;
 
 const IORING_REGISTER_RING_FDS: libc::c_uint = 20;
 const IORING_ENTER_GETEVENTS: u32 = 1;
@@ -89,40 +92,6 @@ enum State {
     Closed,
 }
 
-/// Wakes a driver blocked in `io_uring_enter` from any thread: the driver keeps a read on this
-/// eventfd armed in its ring.
-#[derive(Debug)]
-pub(crate) struct Unparker {
-    eventfd: OwnedFd,
-}
-
-impl Unparker {
-    fn new() -> io::Result<Self> {
-        // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we now own.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
-        let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Unparker { eventfd })
-    }
-
-    /// Makes the driver's pending `io_uring_enter` return.
-    pub(crate) fn unpark(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live local into an eventfd we own. A full counter
-        // (EAGAIN) means a wake-up is already pending, which is all we want.
-        unsafe {
-            libc::write(
-                self.eventfd.as_raw_fd(),
-                (&one as *const u64).cast(),
-                mem::size_of::<u64>(),
-            );
-        }
-    }
-}
-
 struct Inner {
     ring: IoUring,
     /// Index of the registered ring fd, used by `io_uring_enter` instead of the fd.
@@ -147,6 +116,7 @@ struct Deferred {
 
 /// One thread's ring and its in-flight ops.
 pub struct Driver {
+    ring_fd: RawFd,
     inner: RefCell<Inner>,
     deferred: RefCell<Deferred>,
     /// Set while the deferred work is being run, so nested parks don't steal it.
@@ -158,8 +128,9 @@ impl Driver {
         let (ring, mut flags) = setup::build_ring(config)?;
         let ring_index = register_ring_fd(&ring);
         flags.registered_ring_fd = ring_index.is_some();
-        let unparker = std::sync::Arc::new(Unparker::new()?);
+        let unparker = std::sync::Arc::new(Unparker::new(ring.as_raw_fd())?);
         let driver = Driver {
+            ring_fd: ring.as_raw_fd(),
             inner: RefCell::new(Inner {
                 ring,
                 ring_index,
@@ -181,6 +152,10 @@ impl Driver {
 
     pub(crate) fn unparker(&self) -> std::sync::Arc<Unparker> {
         self.inner.borrow().unparker.clone()
+    }
+
+    pub(crate) fn ring_fd(&self) -> RawFd {
+        self.ring_fd
     }
 
     pub(crate) fn flags(&self) -> RingFlags {
@@ -438,7 +413,7 @@ impl Inner {
         if self.wake_armed || self.state != State::Running {
             return;
         }
-        let fd = self.unparker.eventfd.as_raw_fd();
+        let fd = self.unparker.eventfd();
         let buf: *mut u64 = &mut *self.wake_buf;
         let entry = opcode::Read::new(types::Fd(fd), buf.cast(), 8)
             .build()

@@ -18,6 +18,7 @@
 //! the inputs of the syscall, and `complete` already maps a raw result to the user's output.
 
 pub mod fs;
+pub(crate) mod msg_ring;
 pub mod net;
 pub mod openclose;
 pub mod poll;

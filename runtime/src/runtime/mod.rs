@@ -1,42 +1,116 @@
-//! The runtime: a driver (one ring) and a local scheduler, run by [`Runtime::block_on`].
+//! The runtime: per thread, a driver (one ring), a local scheduler and a timer queue, run by
+//! [`Runtime::block_on`]; optionally more worker threads, each with its own ring.
 //!
 //! # The loop
 //! Each turn polls the `block_on` future if it was woken, then up to [`TICK`] queued tasks,
-//! then parks the driver: submitting everything the tasks queued and reaping completions in
-//! one `io_uring_enter`. When nothing is ready the same call blocks until a completion (or a
-//! wake-up from another thread) arrives. Bounding the tasks per turn keeps completions flowing
-//! even when tasks keep each other busy.
+//! fires expired timers, takes in work other threads sent, then parks the driver: one
+//! `io_uring_enter` submits everything the tasks queued and reaps completions. When nothing is
+//! ready the same call blocks until a completion, a wake-up from another thread, or the next
+//! timer deadline. Bounding the tasks per turn keeps completions and timers flowing even when
+//! tasks keep each other busy.
 //!
 //! # Shutdown
-//! Dropping a [`Runtime`] drops every task (their ops are cancelled by their futures' drops),
-//! then cancels whatever is still in flight and waits for the kernel to finish with it, so
-//! nothing the kernel does lands after `drop` returns.
+//! Dropping a [`Runtime`] stops the other workers, drops every task (their ops are cancelled
+//! by their futures' drops), then cancels whatever is still in flight and waits for the kernel
+//! to finish with it, so nothing the kernel does lands after `drop` returns.
 
+mod builder;
 pub(crate) mod context;
+mod worker;
 
 use std::future::Future;
 use std::io;
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+pub use builder::Builder;
+pub use worker::{spawn_on, worker_index, ShutdownHandle};
 
 use crate::driver::{Driver, Metrics, RingConfig, RingFlags};
-use crate::task::coop;
 use crate::task::scheduler::Scheduler;
 use crate::task::waker::{Remote, TaskId, TaskWaker};
+use crate::task::{coop, JoinError};
 use crate::time::timers::TimerQueue;
+use worker::{WorkerThreads, Workers};
 
 /// Tasks polled per turn before the ring is visited again.
 const TICK: usize = 64;
 
+/// One thread's share of a runtime.
 pub(crate) struct Core {
     pub(crate) driver: Rc<Driver>,
     pub(crate) scheduler: Scheduler,
     pub(crate) timers: Rc<TimerQueue>,
+    pub(crate) worker: usize,
+    pub(crate) workers: Arc<Workers>,
 }
 
-/// A single-threaded io_uring runtime.
+impl Core {
+    fn new(config: &RingConfig, worker: usize, workers: Arc<Workers>) -> io::Result<Core> {
+        let driver = Rc::new(Driver::new(config)?);
+        let remote = Arc::new(Remote::new(driver.unparker()));
+        Ok(Core {
+            driver,
+            scheduler: Scheduler::new(remote),
+            timers: Rc::default(),
+            worker,
+            workers,
+        })
+    }
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        assert!(
+            !context::is_entered(),
+            "coring: cannot start a runtime from within a runtime (block_on inside an async context)"
+        );
+        let _enter = context::enter(self);
+        let mut future = pin!(future);
+        let main = TaskWaker::new(TaskId::MAIN, self.scheduler.remote().clone());
+        let waker = TaskWaker::into_waker(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if main.take_queued() {
+                if let Poll::Ready(output) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
+                    return output;
+                }
+            }
+            self.scheduler.run_ready(TICK);
+            self.timers.fire(Instant::now());
+            self.scheduler.drain_remote();
+            let idle = !self.scheduler.has_ready() && !main.queued.load(Ordering::Acquire);
+            let remote = self.scheduler.remote();
+            let result = if idle && remote.begin_park() {
+                let timeout = self
+                    .timers
+                    .next_deadline()
+                    .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+                let result = self.driver.park(true, timeout);
+                remote.end_park();
+                result
+            } else {
+                remote.end_park();
+                self.driver.park(false, None)
+            };
+            if let Err(e) = result {
+                panic!("coring: the io_uring driver failed: {e}");
+            }
+            self.timers.fire(Instant::now());
+        }
+    }
+
+    fn shutdown(&self) -> usize {
+        let _enter = context::enter(self);
+        self.scheduler.shutdown();
+        self.driver.shutdown()
+    }
+}
+
+/// An io_uring runtime: the calling thread (worker 0) plus, optionally, more worker threads,
+/// each with its own ring.
 ///
 /// ```
 /// use coring::runtime::Runtime;
@@ -48,10 +122,11 @@ pub(crate) struct Core {
 /// ```
 pub struct Runtime {
     core: Core,
+    threads: WorkerThreads,
 }
 
 impl Runtime {
-    /// A runtime with default settings; see [`Builder`].
+    /// A single-threaded runtime with default settings; see [`Builder`].
     ///
     /// Fails with an error naming the cause when io_uring is unavailable (see
     /// [`SetupError`](crate::driver::SetupError)).
@@ -59,86 +134,103 @@ impl Runtime {
         Builder::new().build()
     }
 
-    /// A builder to choose ring sizes and SQPOLL.
+    /// A builder to choose ring sizes, SQPOLL and worker threads.
     pub fn builder() -> Builder {
         Builder::new()
     }
 
-    /// Runs `future` to completion on this thread, together with every spawned task.
+    /// Runs `future` to completion on this thread (worker 0), together with the tasks
+    /// spawned here. Other workers run their own tasks meanwhile.
     ///
     /// # Panics
     /// When called from inside a runtime (including this one).
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        assert!(
-            !context::is_entered(),
-            "coring: cannot start a runtime from within a runtime (block_on inside an async context)"
-        );
-        let core = &self.core;
-        let _enter = context::enter(core);
-        let mut future = pin!(future);
-        let main = TaskWaker::new(TaskId::MAIN, core.scheduler.remote().clone());
-        let waker = TaskWaker::into_waker(main.clone());
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if main.take_queued() {
-                if let Poll::Ready(output) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
-                    return output;
-                }
-            }
-            core.scheduler.run_ready(TICK);
-            core.timers.fire(Instant::now());
-            core.scheduler.drain_remote();
-            let idle = !core.scheduler.has_ready()
-                && !main.queued.load(std::sync::atomic::Ordering::Acquire);
-            let result = if idle && core.scheduler.remote().begin_park() {
-                let timeout = core
-                    .timers
-                    .next_deadline()
-                    .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-                let result = core.driver.park(true, timeout);
-                core.scheduler.remote().end_park();
-                result
-            } else {
-                core.scheduler.remote().end_park();
-                core.driver.park(false, None)
-            };
-            core.timers.fire(Instant::now());
-            if let Err(e) = result {
-                panic!("coring: the io_uring driver failed: {e}");
-            }
-        }
+        self.core.block_on(future)
     }
 
-    /// Counters of the ring's work so far.
+    /// Runs the future `make(worker)` on every worker (this thread is worker 0) and waits for
+    /// all of them: the thread-per-core server shape. Each future is created on its own
+    /// worker, so it need not be `Send`. A worker's result is an error if its future panicked
+    /// or was cancelled by [`ShutdownHandle::shutdown`].
+    ///
+    /// ```no_run
+    /// use coring::runtime::Runtime;
+    ///
+    /// let rt = Runtime::builder().worker_threads(2).build()?;
+    /// rt.block_on_each(|worker| async move {
+    ///     let listener = coring::net::TcpListener::bind_reuseport("127.0.0.1:8080").await?;
+    ///     loop {
+    ///         let (stream, _) = listener.accept().await?;
+    ///         coring::spawn(async move { drop(stream) });
+    ///     }
+    ///     #[allow(unreachable_code)]
+    ///     Ok::<(), std::io::Error>(())
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn block_on_each<M, F>(&self, make: M) -> Vec<Result<F::Output, JoinError>>
+    where
+        M: Fn(usize) -> F + Send + Sync + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        let make = Arc::new(make);
+        let workers = self.core.workers.len();
+        self.block_on(async move {
+            let handles: Vec<_> = (0..workers)
+                .map(|worker| {
+                    let make = make.clone();
+                    worker::spawn_on_with(worker, move || make(worker))
+                })
+                .collect();
+            let mut results = Vec::with_capacity(handles.len());
+            for handle in handles {
+                results.push(handle.await);
+            }
+            results
+        })
+    }
+
+    /// Number of workers (threads with a ring), this one included.
+    pub fn worker_threads(&self) -> usize {
+        self.core.workers.len()
+    }
+
+    /// A handle that cancels every task on every worker, from any thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle::new(self.core.workers.clone())
+    }
+
+    /// Counters of this thread's ring.
     pub fn metrics(&self) -> Metrics {
         self.core.driver.metrics()
     }
 
-    /// The setup flags the ring was created with.
+    /// The setup flags this thread's ring was created with.
     pub fn ring_flags(&self) -> RingFlags {
         self.core.driver.flags()
     }
 
-    /// Timers (sleeps, timeouts, intervals) waiting to fire.
-    pub fn timers(&self) -> usize {
-        self.core.timers.len()
-    }
-
-    /// Spawned tasks not yet finished.
+    /// Spawned tasks not yet finished on this thread.
     pub fn tasks(&self) -> usize {
         self.core.scheduler.tasks_len()
     }
 
-    /// Drops every task, cancels every op in flight and waits for the kernel to release them.
-    /// Returns the number of ops the kernel did not finish within the grace period (their
-    /// memory is leaked, never freed). Dropping the runtime does the same.
-    pub fn shutdown(&self) -> usize {
-        let _enter = context::enter(&self.core);
-        self.core.scheduler.shutdown();
-        self.core.driver.shutdown()
+    /// Timers (sleeps, timeouts, intervals) waiting to fire on this thread.
+    pub fn timers(&self) -> usize {
+        self.core.timers.len()
     }
 
-    /// Slots still held in the op table (0 after a complete shutdown).
+    /// Stops the other workers, drops every task, cancels every op in flight and waits for
+    /// the kernel to release them. Returns the number of ops on this thread that the kernel
+    /// did not finish within the grace period (their memory is leaked, never freed).
+    /// Dropping the runtime does the same.
+    pub fn shutdown(&self) -> usize {
+        self.threads.stop_and_join();
+        self.core.shutdown()
+    }
+
+    /// Slots still held in this thread's op table (0 after a complete shutdown).
     pub fn op_slots(&self) -> usize {
         self.core.driver.slots_len()
     }
@@ -147,74 +239,5 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.shutdown();
-    }
-}
-
-/// Configures a [`Runtime`].
-///
-/// ```
-/// let rt = coring::runtime::Runtime::builder().entries(64).build()?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct Builder {
-    config: RingConfig,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder::new()
-    }
-}
-
-impl Builder {
-    /// Default settings: 1024 submission entries, a completion queue twice that size.
-    pub fn new() -> Self {
-        Builder {
-            config: RingConfig {
-                entries: 1024,
-                cq_entries: None,
-                sqpoll_idle: None,
-                sqpoll_cpu: None,
-            },
-        }
-    }
-
-    /// Submission queue entries (rounded up to a power of two by the kernel).
-    pub fn entries(mut self, entries: u32) -> Self {
-        self.config.entries = entries;
-        self
-    }
-
-    /// Completion queue entries; at least twice the submission entries.
-    pub fn cq_entries(mut self, entries: u32) -> Self {
-        self.config.cq_entries = Some(entries);
-        self
-    }
-
-    /// Submits through a kernel thread (`IORING_SETUP_SQPOLL`) that sleeps after `idle`
-    /// without work.
-    pub fn sqpoll(mut self, idle: Duration) -> Self {
-        self.config.sqpoll_idle = Some(idle);
-        self
-    }
-
-    /// Pins the SQPOLL thread to `cpu` (with [`sqpoll`](Builder::sqpoll)).
-    pub fn sqpoll_cpu(mut self, cpu: u32) -> Self {
-        self.config.sqpoll_cpu = Some(cpu);
-        self
-    }
-
-    /// Creates the runtime.
-    pub fn build(self) -> io::Result<Runtime> {
-        let driver = Rc::new(Driver::new(&self.config)?);
-        let remote = std::sync::Arc::new(Remote::new(driver.unparker()));
-        Ok(Runtime {
-            core: Core {
-                driver,
-                scheduler: Scheduler::new(remote),
-                timers: Rc::default(),
-            },
-        })
     }
 }

@@ -78,9 +78,13 @@ impl Scheduler {
         !self.run_queue.borrow().is_empty()
     }
 
-    /// Moves tasks woken from other threads onto the run queue.
+    /// Moves tasks woken from other threads onto the run queue, and runs the jobs other
+    /// threads sent (they spawn tasks here).
     pub(crate) fn drain_remote(&self) {
-        self.remote.drain(&mut *self.run_queue.borrow_mut());
+        let jobs = self.remote.drain(&mut *self.run_queue.borrow_mut());
+        for job in jobs {
+            job();
+        }
     }
 
     /// Polls up to `max` queued tasks.
@@ -108,9 +112,17 @@ impl Scheduler {
         }
     }
 
-    /// Drops every task's future (their ops are cancelled by their `Drop`s).
+    /// Drops every task's future (their ops are cancelled by their `Drop`s), for good: tasks
+    /// spawned afterwards are cancelled at once.
     pub(crate) fn shutdown(&self) {
         self.shutting_down.set(true);
+        self.cancel_all();
+        // Jobs sent from other threads spawn into the closed scheduler: they are cancelled.
+        self.drain_remote();
+    }
+
+    /// Drops every task's future now; the runtime keeps running.
+    pub(crate) fn cancel_all(&self) {
         loop {
             let entries: Vec<Entry> = self.tasks.borrow_mut().drain().collect();
             if entries.is_empty() {

@@ -42,10 +42,18 @@ impl TaskId {
     }
 }
 
+/// Work sent to a runtime from another thread, run on the runtime's thread.
+pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+
+#[derive(Default)]
+struct Inbox {
+    woken: Vec<TaskId>,
+    jobs: Vec<Job>,
+}
+
 /// The part of a scheduler other threads may touch.
-#[derive(Debug)]
 pub(crate) struct Remote {
-    queue: Mutex<Vec<TaskId>>,
+    inbox: Mutex<Inbox>,
     pending: AtomicBool,
     parked: AtomicBool,
     unparker: Arc<Unparker>,
@@ -54,35 +62,50 @@ pub(crate) struct Remote {
 impl Remote {
     pub(crate) fn new(unparker: Arc<Unparker>) -> Self {
         Remote {
-            queue: Mutex::new(Vec::new()),
+            inbox: Mutex::new(Inbox::default()),
             pending: AtomicBool::new(false),
             parked: AtomicBool::new(false),
             unparker,
         }
     }
 
-    fn push(&self, id: TaskId) {
-        self.queue
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inbox> {
+        self.inbox
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(id);
+    }
+
+    fn push(&self, id: TaskId) {
+        self.lock().woken.push(id);
+        self.notify();
+    }
+
+    /// Sends `job` to run on the runtime's thread.
+    pub(crate) fn push_job(&self, job: Job) {
+        self.lock().jobs.push(job);
+        self.notify();
+    }
+
+    /// Wakes the runtime through its eventfd whether or not it is parked.
+    pub(crate) fn unpark_now(&self) {
+        self.unparker.write_eventfd();
+    }
+
+    fn notify(&self) {
         self.pending.store(true, Ordering::SeqCst);
         if self.parked.swap(false, Ordering::SeqCst) {
             self.unparker.unpark();
         }
     }
 
-    /// Takes the ids woken from other threads.
-    pub(crate) fn drain(&self, into: &mut impl Extend<TaskId>) {
-        if self.pending.swap(false, Ordering::SeqCst) {
-            let ids = std::mem::take(
-                &mut *self
-                    .queue
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            );
-            into.extend(ids);
+    /// Takes the ids woken and the jobs sent from other threads.
+    pub(crate) fn drain(&self, woken: &mut impl Extend<TaskId>) -> Vec<Job> {
+        if !self.pending.swap(false, Ordering::SeqCst) {
+            return Vec::new();
         }
+        let inbox = std::mem::take(&mut *self.lock());
+        woken.extend(inbox.woken);
+        inbox.jobs
     }
 
     /// Announces that the executor is about to block; false if a remote wake is pending.
@@ -93,6 +116,15 @@ impl Remote {
 
     pub(crate) fn end_park(&self) {
         self.parked.store(false, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("pending", &self.pending)
+            .field("parked", &self.parked)
+            .finish()
     }
 }
 

@@ -1,0 +1,67 @@
+//! Waking a driver that may be blocked in `io_uring_enter`, from any thread.
+//!
+//! From another coring thread the wake travels ring to ring: an `IORING_OP_MSG_RING` entry in
+//! the waker's ring posts a completion into the target's ring, which ends its wait. Nothing
+//! is done on the woken side, and the waker's entry rides along with its next batch. From a
+//! plain thread (or if the message fails) the waker writes an eventfd whose read the driver
+//! keeps armed in its ring.
+
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use crate::op::msg_ring::MsgRing;
+use crate::op::Op;
+
+#[derive(Debug)]
+pub(crate) struct Unparker {
+    eventfd: OwnedFd,
+    ring_fd: RawFd,
+}
+
+impl Unparker {
+    pub(super) fn new(ring_fd: RawFd) -> io::Result<Self> {
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we now own.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Unparker { eventfd, ring_fd })
+    }
+
+    pub(super) fn eventfd(&self) -> RawFd {
+        self.eventfd.as_raw_fd()
+    }
+
+    /// The target ring's fd, for `IORING_OP_MSG_RING`.
+    pub(crate) fn ring_fd(&self) -> RawFd {
+        self.ring_fd
+    }
+
+    /// Makes the target driver's pending `io_uring_enter` return.
+    pub(crate) fn unpark(self: &Arc<Self>) {
+        let by_message = crate::runtime::context::with_core(|core| {
+            core.driver.ring_fd() != self.ring_fd && Op::detach(MsgRing::new(self.clone())).is_ok()
+        });
+        if by_message != Some(true) {
+            self.write_eventfd();
+        }
+    }
+
+    /// Wakes the target through its eventfd (one syscall).
+    pub(crate) fn write_eventfd(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live local into an eventfd we own. A full counter
+        // (EAGAIN) means a wake-up is already pending, which is all we want.
+        unsafe {
+            libc::write(
+                self.eventfd.as_raw_fd(),
+                (&one as *const u64).cast(),
+                mem::size_of::<u64>(),
+            );
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! [`Builder`]: ring sizes, SQPOLL, worker threads.
+
+use std::io;
+use std::time::Duration;
+
+use super::worker::{start_workers, Workers};
+use super::{Core, Runtime};
+use crate::driver::RingConfig;
+
+/// Configures a [`Runtime`].
+///
+/// ```
+/// let rt = coring::runtime::Runtime::builder().entries(64).build()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    pub(crate) config: RingConfig,
+    pub(crate) worker_threads: usize,
+    pub(crate) pin_cores: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// Default settings: one worker, 1024 submission entries, a completion queue twice that.
+    pub fn new() -> Self {
+        Builder {
+            config: RingConfig {
+                entries: 1024,
+                cq_entries: None,
+                sqpoll_idle: None,
+                sqpoll_cpu: None,
+            },
+            worker_threads: 1,
+            pin_cores: false,
+        }
+    }
+
+    /// Submission queue entries per ring (rounded up to a power of two by the kernel).
+    pub fn entries(mut self, entries: u32) -> Self {
+        self.config.entries = entries;
+        self
+    }
+
+    /// Completion queue entries per ring; at least twice the submission entries.
+    pub fn cq_entries(mut self, entries: u32) -> Self {
+        self.config.cq_entries = Some(entries);
+        self
+    }
+
+    /// Submits through a kernel thread (`IORING_SETUP_SQPOLL`) that sleeps after `idle`
+    /// without work.
+    pub fn sqpoll(mut self, idle: Duration) -> Self {
+        self.config.sqpoll_idle = Some(idle);
+        self
+    }
+
+    /// Pins the SQPOLL thread to `cpu` (with [`sqpoll`](Builder::sqpoll)).
+    pub fn sqpoll_cpu(mut self, cpu: u32) -> Self {
+        self.config.sqpoll_cpu = Some(cpu);
+        self
+    }
+
+    /// Number of workers, each a thread with its own ring and tasks; the thread that calls
+    /// `block_on` is worker 0. At least 1 (the default).
+    pub fn worker_threads(mut self, workers: usize) -> Self {
+        self.worker_threads = workers.max(1);
+        self
+    }
+
+    /// Pins worker `i` to CPU `i` (modulo the CPUs this process may use), the calling thread
+    /// included.
+    pub fn pin_cores(mut self, pin: bool) -> Self {
+        self.pin_cores = pin;
+        self
+    }
+
+    /// Creates the runtime (and starts the other workers).
+    pub fn build(self) -> io::Result<Runtime> {
+        let workers = Workers::new(self.worker_threads);
+        if self.pin_cores {
+            super::worker::pin_to_cpu(0);
+        }
+        let core = Core::new(&self.config, 0, workers.clone())?;
+        let threads = start_workers(&self, &workers, core.scheduler.remote().clone())?;
+        Ok(Runtime { core, threads })
+    }
+}
