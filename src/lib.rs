@@ -31,7 +31,7 @@
 //! ```
 
 pub use coring_macros::{main, test};
-pub use coring_runtime::{buf, io, op, spawn, task, time};
+pub use coring_runtime::{buf, io, op, signal, spawn, task, time};
 
 /// The runtime: [`Runtime`](runtime::Runtime), its [`Builder`](runtime::Builder), metrics and
 /// setup errors.
@@ -42,10 +42,46 @@ pub mod runtime {
 
 /// Networking: TCP listeners and streams.
 pub mod net {
-    pub use coring_net::{TcpListener, TcpStream};
+    pub use coring_net::{TcpListener, TcpStream, ToSocketAddrs};
 }
 
 /// Files.
 pub mod fs {
     pub use coring_fs::{File, Metadata, OpenOptions};
+}
+
+/// Channels for tasks on one worker or across workers and threads.
+///
+/// coring re-exports two well-kept crates rather than writing its own: their channels are
+/// runtime-agnostic (they wake through `Waker`s, which coring lets any thread use) and they
+/// work for `!Send` messages on one worker as well as for `Send` messages between workers.
+///
+/// - [`mpsc`]: multi-producer channels from `async-channel` (smol-rs), `bounded(n)` with
+///   back-pressure and `unbounded()`; `send(v).await`, `recv().await`.
+/// - [`oneshot`]: a single value from `futures-channel`; the receiver is a future.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let (tx, rx) = coring::sync::mpsc::bounded(16);
+/// coring::spawn(async move { tx.send(7).await.unwrap() });
+/// assert_eq!(rx.recv().await.unwrap(), 7);
+///
+/// let (tx, rx) = coring::sync::oneshot::channel();
+/// tx.send("done").unwrap();
+/// assert_eq!(rx.await.unwrap(), "done");
+/// # });
+/// ```
+#[cfg(feature = "sync")]
+pub mod sync {
+    /// Multi-producer, multi-consumer channels (`async-channel`).
+    pub mod mpsc {
+        pub use async_channel::{
+            bounded, unbounded, Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError,
+        };
+    }
+
+    /// One value, once (`futures-channel`).
+    pub mod oneshot {
+        pub use futures_channel::oneshot::{channel, Canceled, Receiver, Sender};
+    }
 }

@@ -4,6 +4,8 @@
 //! ops. I/O methods take `&self` and owned buffers, so one task may read and write the same
 //! stream at once.
 
+mod addr;
 mod tcp;
 
+pub use addr::ToSocketAddrs;
 pub use tcp::{TcpListener, TcpStream};

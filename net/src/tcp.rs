@@ -1,7 +1,7 @@
 //! TCP listeners and streams.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use coring_runtime::buf::{IoBuf, IoBufMut};
@@ -13,19 +13,10 @@ use coring_runtime::op::net::{Accept, Connect, Recv, Send, SendVectored};
 use coring_runtime::op::Op;
 use socket2::{Domain, SockRef, Socket, Type};
 
+use crate::addr::{resolve, ToSocketAddrs};
+
 /// Backlog of listening sockets.
 const LISTEN_BACKLOG: i32 = 1024;
-
-fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
-    if addrs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "coring: the address resolved to no socket addresses",
-        ));
-    }
-    Ok(addrs)
-}
 
 fn new_socket(addr: &SocketAddr) -> io::Result<Socket> {
     // socket2 creates the socket with SOCK_CLOEXEC on Linux.
@@ -71,7 +62,7 @@ impl TcpListener {
 
     async fn bind_with(addr: impl ToSocketAddrs, reuse_port: bool) -> io::Result<TcpListener> {
         let mut last_error = None;
-        for addr in resolve(addr)? {
+        for addr in resolve(addr).await? {
             match Self::bind_one(&addr, reuse_port) {
                 Ok(listener) => return Ok(listener),
                 Err(e) => last_error = Some(e),
@@ -150,7 +141,7 @@ impl TcpStream {
     /// Connects to `addr`, trying each resolved address in turn.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last_error = None;
-        for addr in resolve(addr)? {
+        for addr in resolve(addr).await? {
             match Self::connect_one(addr).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) => last_error = Some(e),

@@ -10,6 +10,7 @@ pub mod fd;
 pub mod io;
 pub mod op;
 pub mod runtime;
+pub mod signal;
 pub mod task;
 pub mod time;
 

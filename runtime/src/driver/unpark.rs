@@ -23,7 +23,7 @@ pub(crate) struct Unparker {
 impl Unparker {
     pub(super) fn new(ring_fd: RawFd) -> io::Result<Self> {
         // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we now own.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
