@@ -6,6 +6,7 @@
 mod blocking;
 pub(crate) mod coop;
 pub(crate) mod join;
+mod park;
 mod raw;
 pub(crate) mod scheduler;
 pub(crate) mod waker;

@@ -10,15 +10,13 @@
 //! no system call. The executor clears it just before polling the task, so a wake during the
 //! poll queues the task again.
 //!
-//! Parking protocol (no lost wake-up): the executor stores `parked = true`, then loads
-//! `pending`; a remote waker pushes the id, stores `pending = true`, then swaps `parked` to
-//! false and unparks if it was set. All four accesses are `SeqCst`, so at least one side sees
-//! the other's store.
+//! The handshake that decides whether a remote wake needs an unpark lives in [`super::park`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
+use super::park::ParkState;
 use crate::driver::Unparker;
 
 /// A task's identity in its scheduler: slab index and generation.
@@ -54,8 +52,7 @@ struct Inbox {
 /// The part of a scheduler other threads may touch.
 pub(crate) struct Remote {
     inbox: Mutex<Inbox>,
-    pending: AtomicBool,
-    parked: AtomicBool,
+    park: ParkState,
     unparker: Arc<Unparker>,
 }
 
@@ -63,8 +60,7 @@ impl Remote {
     pub(crate) fn new(unparker: Arc<Unparker>) -> Self {
         Remote {
             inbox: Mutex::new(Inbox::default()),
-            pending: AtomicBool::new(false),
-            parked: AtomicBool::new(false),
+            park: ParkState::default(),
             unparker,
         }
     }
@@ -92,15 +88,14 @@ impl Remote {
     }
 
     fn notify(&self) {
-        self.pending.store(true, Ordering::SeqCst);
-        if self.parked.swap(false, Ordering::SeqCst) {
+        if self.park.notify() {
             self.unparker.unpark();
         }
     }
 
     /// Takes the ids woken and the jobs sent from other threads.
     pub(crate) fn drain(&self, woken: &mut impl Extend<TaskId>) -> Vec<Job> {
-        if !self.pending.swap(false, Ordering::SeqCst) {
+        if !self.park.take_pending() {
             return Vec::new();
         }
         let inbox = std::mem::take(&mut *self.lock());
@@ -110,21 +105,17 @@ impl Remote {
 
     /// Announces that the executor is about to block; false if a remote wake is pending.
     pub(crate) fn begin_park(&self) -> bool {
-        self.parked.store(true, Ordering::SeqCst);
-        !self.pending.load(Ordering::SeqCst)
+        self.park.begin_park()
     }
 
     pub(crate) fn end_park(&self) {
-        self.parked.store(false, Ordering::SeqCst);
+        self.park.end_park();
     }
 }
 
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Remote")
-            .field("pending", &self.pending)
-            .field("parked", &self.parked)
-            .finish()
+        f.debug_struct("Remote").field("park", &self.park).finish()
     }
 }
 
