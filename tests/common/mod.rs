@@ -1,0 +1,313 @@
+//! Helpers shared by the integration tests: a watchdog so nothing hangs, process fd
+//! accounting, temp dirs, a tiny PRNG, manual polling, `timeout`/`join` combinators, and
+//! re-executing the test binary as a child process.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::{pin, Pin};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Runs `f` on its own thread and panics if it has not returned after `secs` seconds, so a
+/// hung runtime fails the test instead of hanging CI. A panic in `f` is propagated.
+///
+/// The hung thread (if any) is leaked; the process exits when the harness is done.
+pub fn watchdog<R, F>(secs: u64, f: F) -> R
+where
+    R: Send + 'static,
+    F: FnOnce() -> R + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let name = thread::current().name().unwrap_or("test").to_string();
+    let handle = thread::Builder::new()
+        .name(format!("{name}-body"))
+        .spawn(move || {
+            let out = f();
+            let _ = tx.send(());
+            out
+        })
+        .expect("spawn test body thread");
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+            Ok(out) => out,
+            Err(payload) => std::panic::resume_unwind(payload),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("watchdog: test body did not finish within {secs} s (hang?)")
+        }
+    }
+}
+
+static FD_LOCK: Mutex<()> = Mutex::new(());
+
+/// Serializes the tests of one binary that count process fds.
+pub fn fd_lock() -> MutexGuard<'static, ()> {
+    FD_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The process's open descriptors and what they point to.
+pub fn open_fds() -> BTreeMap<i32, String> {
+    let mut fds = BTreeMap::new();
+    for entry in std::fs::read_dir("/proc/self/fd").expect("read /proc/self/fd") {
+        let entry = entry.expect("fd entry");
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // The directory fd of this very listing vanishes before readlink: skip it.
+        if let Ok(target) = std::fs::read_link(entry.path()) {
+            fds.insert(fd, target.to_string_lossy().into_owned());
+        }
+    }
+    fds
+}
+
+/// Asserts that the process holds the same descriptors as in `before`.
+pub fn assert_same_fds(before: &BTreeMap<i32, String>, context: &str) {
+    // Closes submitted through a ring or by another thread may need a moment.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let after = open_fds();
+        if &after == before {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let leaked: Vec<_> = after
+                .iter()
+                .filter(|(k, _)| !before.contains_key(k))
+                .collect();
+            let closed: Vec<_> = before
+                .iter()
+                .filter(|(k, _)| !after.contains_key(k))
+                .collect();
+            panic!(
+                "{context}: fd table changed: {} before, {} after; new: {leaked:?}; gone: {closed:?}",
+                before.len(),
+                after.len()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether `fd` is an open descriptor of this process.
+pub fn fd_is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD takes no pointer and only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// A directory removed on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let path =
+            std::env::temp_dir().join(format!("coring-test-{}-{n}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// xorshift64*: deterministic pseudo-random numbers without a dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform-ish in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
+fn noop_raw() -> RawWaker {
+    fn no(_: *const ()) {}
+    fn clone(_: *const ()) -> RawWaker {
+        noop_raw()
+    }
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, no, no, no);
+    RawWaker::new(std::ptr::null(), &VTABLE)
+}
+
+/// A waker that does nothing.
+pub fn noop_waker() -> Waker {
+    // SAFETY: every vtable function ignores the (null) data pointer.
+    unsafe { Waker::from_raw(noop_raw()) }
+}
+
+/// Polls `fut` once with a no-op waker.
+pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    fut.poll(&mut cx)
+}
+
+struct ThreadWaker(thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// A minimal executor with no coring runtime on the thread; panics after `limit`.
+pub fn plain_block_on<F: Future>(fut: F, limit: Duration) -> F::Output {
+    let mut fut = pin!(fut);
+    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        let now = Instant::now();
+        assert!(
+            now < deadline,
+            "plain_block_on: future still pending after {limit:?}"
+        );
+        thread::park_timeout(deadline - now);
+    }
+}
+
+/// `coring::time::timeout` that panics with `what` on expiry.
+pub async fn within<F: Future>(limit: Duration, what: &str, fut: F) -> F::Output {
+    match coring::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: did not finish within {limit:?}"),
+    }
+}
+
+/// Polls both futures concurrently in the current task until both are done.
+pub async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    let mut ra = None;
+    let mut rb = None;
+    poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready((ra.take().unwrap(), rb.take().unwrap()))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// The environment variable telling a re-executed test binary which child role to play.
+pub const CHILD_ENV: &str = "CORING_TEST_CHILD";
+
+/// The child role this process was started for, if any.
+pub fn child_role() -> Option<String> {
+    std::env::var(CHILD_ENV).ok()
+}
+
+/// Re-executes this test binary, running only the (ignored) test `test_name`, with
+/// `CORING_TEST_CHILD=role`; returns its output. Bounded by `limit`.
+pub fn run_child(test_name: &str, role: &str, limit: Duration) -> Output {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut child = Command::new(exe)
+        .args([
+            test_name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, role)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn child test process");
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return child.wait_with_output().expect("child output");
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("child output");
+            panic!(
+                "child {test_name} ({role}) did not exit within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Formats a child's output for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "status: {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A connected loopback pair: (coring side accepted by `listener`, std client).
+pub async fn tcp_pair() -> io::Result<(coring::net::TcpStream, std::net::TcpStream)> {
+    let listener = coring::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    // A loopback connect completes in the backlog before accept is called.
+    let client = std::net::TcpStream::connect(addr)?;
+    let (server, peer) = listener.accept().await?;
+    assert_eq!(peer, client.local_addr()?);
+    Ok((server, client))
+}

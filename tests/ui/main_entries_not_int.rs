@@ -1,0 +1,2 @@
+#[coring::main(entries = "64")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[coring::main(entries = 5000000000)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[coring::main(entries)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[coring::main(sqpoll = 1.5)]
+async fn main() {}

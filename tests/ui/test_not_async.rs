@@ -1,0 +1,4 @@
+#[coring::test]
+fn not_async() {}
+
+fn main() {}
