@@ -199,9 +199,9 @@ fn close_that_cannot_be_submitted_still_closes_the_descriptor() {
 
         let file = File::from_std(std::fs::File::open(&path).unwrap());
         let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        // With no ring to take the op, `close` falls back to close(2) and reports its result.
         let res = plain_block_on(file.close(), Duration::from_secs(2));
-        let err = res.expect_err("close outside a runtime reports that it has no runtime");
-        assert!(err.to_string().contains("runtime"), "{err}");
+        res.expect("close outside a runtime closes with close(2)");
         assert!(
             !fd_is_open(fd),
             "fd {fd} leaked by a close outside any runtime"

@@ -11,7 +11,7 @@ use quote::{quote, quote_spanned};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, ItemFn, Lit, MetaNameValue, Token};
+use syn::{Expr, ExprLit, ItemFn, Lit, Meta, MetaNameValue, Token};
 
 /// Runs `async fn main` on a coring runtime.
 ///
@@ -24,7 +24,11 @@ use syn::{Expr, ExprLit, ItemFn, Lit, MetaNameValue, Token};
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(args.into(), item.into(), Kind::Main)
-        .unwrap_or_else(syn::Error::into_compile_error)
+        .unwrap_or_else(|error| {
+            // Keep a `main` so the error above is the only one reported.
+            let error = error.into_compile_error();
+            quote!(#error fn main() {})
+        })
         .into()
 }
 
@@ -58,6 +62,14 @@ impl Kind {
     }
 }
 
+fn example_value(name: &str) -> &'static str {
+    match name {
+        "sqpoll" => "10",
+        "worker_threads" => "2",
+        _ => "256",
+    }
+}
+
 fn int_option(nv: &MetaNameValue, name: &str) -> syn::Result<u64> {
     match &nv.value {
         Expr::Lit(ExprLit {
@@ -65,14 +77,39 @@ fn int_option(nv: &MetaNameValue, name: &str) -> syn::Result<u64> {
         }) => i.base10_parse::<u64>(),
         other => Err(syn::Error::new(
             other.span(),
-            format!("`{name}` takes an integer literal, as in `{name} = 256`"),
+            format!(
+                "`{name}` takes an integer literal, as in `{name} = {}`",
+                example_value(name)
+            ),
         )),
     }
 }
 
 fn expand(args: TokenStream2, item: TokenStream2, kind: Kind) -> syn::Result<TokenStream2> {
     let mut function: ItemFn = syn::parse2(item)?;
-    let options = Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(args)?;
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args)?;
+    let mut options = Vec::new();
+    for meta in metas {
+        match meta {
+            Meta::NameValue(nv) => options.push(nv),
+            other => {
+                let name = other
+                    .path()
+                    .get_ident()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| "option".into());
+                return Err(syn::Error::new(
+                    other.span(),
+                    format!(
+                        "`{name}` needs a value, as in `{name} = {}`; #[{}] takes `entries = N`, \
+                         `sqpoll = IDLE_MS` and `worker_threads = N`",
+                        example_value(&name),
+                        kind.name()
+                    ),
+                ));
+            }
+        }
+    }
 
     let mut builder = quote!(::coring::runtime::Runtime::builder());
     for nv in &options {

@@ -3,13 +3,19 @@
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
 
 use coring_runtime::buf::{IoBuf, IoBufMut};
 use coring_runtime::fd::Fd;
 use coring_runtime::io::{
     AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt, BufResult,
 };
-use coring_runtime::op::net::{Accept, Connect, Recv, Send, SendVectored};
+use coring_runtime::op::multishot::MultishotOp;
+use coring_runtime::op::net::{Accept, AcceptMulti, Connect, Recv, Send, SendVectored};
 use coring_runtime::op::Op;
 use socket2::{Domain, SockRef, Socket, Type};
 
@@ -97,6 +103,30 @@ impl TcpListener {
         Ok((stream, peer))
     }
 
+    /// A stream of accepted connections from one multishot accept (`IORING_OP_ACCEPT` with
+    /// `IORING_ACCEPT_MULTISHOT`): the kernel keeps accepting without a submission per
+    /// connection. Re-armed by itself when the kernel ends it (after an error such as
+    /// `EMFILE`, which is yielded). Dropping the stream cancels it; connections accepted but
+    /// not taken are closed.
+    ///
+    /// ```no_run
+    /// # coring::runtime::Runtime::new().unwrap().block_on(async {
+    /// let listener = coring::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// let mut incoming = listener.incoming();
+    /// while let Some(stream) = incoming.next().await {
+    ///     let stream = stream?;
+    ///     coring::spawn(async move { drop(stream) });
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// # });
+    /// ```
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            listener: self,
+            op: None,
+        }
+    }
+
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         socket_addr(SockRef::from(&self.fd).local_addr()?)
@@ -107,6 +137,51 @@ impl TcpListener {
         TcpListener {
             fd: Fd::from_owned(listener.into()),
         }
+    }
+}
+
+/// Connections accepted by one multishot accept; made by [`TcpListener::incoming`].
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+    op: Option<MultishotOp<AcceptMulti>>,
+}
+
+impl Incoming<'_> {
+    /// The next connection. Never `None` while the listener is open: an ended multishot
+    /// accept is re-armed.
+    pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let fd = self.listener.fd.as_raw_fd();
+        loop {
+            let op = self
+                .op
+                .get_or_insert_with(|| MultishotOp::submit(AcceptMulti::new(fd)));
+            match std::task::ready!(Pin::new(op).poll_next(cx)) {
+                Some(Ok(Ok(raw))) => {
+                    // SAFETY: the kernel just created `raw` for us; nothing else owns it.
+                    let fd = unsafe { Fd::from_raw_fd(raw) };
+                    return Poll::Ready(Some(Ok(TcpStream { fd })));
+                }
+                Some(Ok(Err(e))) | Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => self.op = None, // the kernel ended it: arm a new one
+            }
+        }
+    }
+}
+
+/// A linked timeout cancels the op: `ECANCELED` means the deadline passed.
+fn timed_out(e: io::Error, what: &str) -> io::Error {
+    if e.raw_os_error() == Some(libc::ECANCELED) {
+        io::Error::new(io::ErrorKind::TimedOut, format!("coring: {what} timed out"))
+    } else {
+        e
     }
 }
 
@@ -142,7 +217,7 @@ impl TcpStream {
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last_error = None;
         for addr in resolve(addr).await? {
-            match Self::connect_one(addr).await {
+            match Self::connect_one(addr, None).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) => last_error = Some(e),
             }
@@ -150,13 +225,50 @@ impl TcpStream {
         Err(last_error.expect("resolve returns at least one address"))
     }
 
-    async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+    async fn connect_one(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
         let socket = new_socket(&addr)?;
         let stream = TcpStream {
             fd: Fd::from_owned(socket.into()),
         };
-        Op::submit(Connect::new(stream.fd.as_raw_fd(), addr)).await?;
+        let connect = Connect::new(stream.fd.as_raw_fd(), addr);
+        match timeout {
+            None => Op::submit(connect).await?,
+            Some(t) => Op::submit_with_timeout(connect, t)
+                .await
+                .map_err(|e| timed_out(e, "connect"))?,
+        }
         Ok(stream)
+    }
+
+    /// Connects to `addr`, giving up after `timeout` (an `IORING_OP_LINK_TIMEOUT` linked to
+    /// the connect: no timer on the runtime, and exactly one outcome). Each resolved address
+    /// gets the full timeout. Fails with `ErrorKind::TimedOut` when it expires.
+    pub async fn connect_timeout(
+        addr: impl ToSocketAddrs,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        let mut last_error = None;
+        for addr in resolve(addr).await? {
+            match Self::connect_one(addr, Some(timeout)).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.expect("resolve returns at least one address"))
+    }
+
+    /// Like [`read`](TcpStream::read), but gives up after `timeout` with
+    /// `ErrorKind::TimedOut`. The deadline is an `IORING_OP_LINK_TIMEOUT` linked to the
+    /// `recv`: the kernel decides, so data that arrived is always returned, never dropped
+    /// with a timed-out future.
+    pub async fn read_with_timeout<B: IoBufMut>(
+        &self,
+        buf: B,
+        timeout: Duration,
+    ) -> BufResult<usize, B> {
+        let (result, buf) =
+            Op::submit_with_timeout(Recv::new(self.fd.as_raw_fd(), buf), timeout).await;
+        (result.map_err(|e| timed_out(e, "read")), buf)
     }
 
     /// Reads up to `buf.bytes_total()` bytes; `Ok(0)` is end of stream (or an empty buffer).

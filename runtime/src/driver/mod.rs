@@ -44,7 +44,7 @@ pub use setup::{RingFlags, SetupError, SetupErrorKind};
 pub(crate) use slots::Cqe;
 pub(crate) use slots::OpKey;
 pub(crate) use slots::TOKEN_IGNORE as TOKEN_MESSAGE;
-use slots::{Lifecycle, Slots, TOKEN_IGNORE, TOKEN_WAKE};
+use slots::{Lifecycle, Slots, Stream, TOKEN_IGNORE, TOKEN_WAKE};
 pub(crate) use unpark::Unparker;
 
 const IORING_REGISTER_RING_FDS: libc::c_uint = 20;
@@ -98,7 +98,9 @@ struct Inner {
     ring_index: Option<u32>,
     flags: RingFlags,
     slots: Slots,
-    backlog: VecDeque<squeue::Entry>,
+    /// Entries waiting for room in the SQ; `true` marks an entry linked to the next one, so
+    /// a linked group is only ever pushed whole.
+    backlog: VecDeque<(squeue::Entry, bool)>,
     state: State,
     /// The buffer of the wake-up read; the kernel may write it while `wake_armed`.
     wake_buf: Box<u64>,
@@ -196,13 +198,91 @@ impl Driver {
     fn submit_with(&self, entry: squeue::Entry, lifecycle: Lifecycle) -> io::Result<OpKey> {
         let mut inner = self.inner.borrow_mut();
         if inner.state != State::Running {
-            return Err(io::Error::other(
-                "coring: the runtime is shutting down and accepts no new I/O",
-            ));
+            return Err(shutting_down());
         }
         let key = inner.slots.insert(lifecycle);
         inner.push(entry.user_data(key.user_data()));
         Ok(key)
+    }
+
+    /// Pushes `entry` linked (`IOSQE_IO_LINK`) to a second entry nobody awaits, typically an
+    /// `IORING_OP_LINK_TIMEOUT` whose memory is `linked_data`. Returns the first op's key.
+    pub(crate) fn submit_linked(
+        &self,
+        entry: squeue::Entry,
+        linked: squeue::Entry,
+        linked_data: Box<dyn Orphan>,
+    ) -> io::Result<OpKey> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.state != State::Running {
+            return Err(shutting_down());
+        }
+        let key = inner.slots.insert(Lifecycle::Submitted);
+        let linked_key = inner.slots.insert(Lifecycle::Orphaned(linked_data));
+        let first = entry
+            .flags(squeue::Flags::IO_LINK)
+            .user_data(key.user_data());
+        inner.push_group(&[first, linked.user_data(linked_key.user_data())]);
+        Ok(key)
+    }
+
+    /// Pushes a multishot entry: its completions queue up in the slot until taken with
+    /// [`poll_stream`](Driver::poll_stream).
+    pub(crate) fn submit_multishot(&self, entry: squeue::Entry) -> io::Result<OpKey> {
+        self.submit_with(entry, Lifecycle::Streaming(Stream::default()))
+    }
+
+    /// Takes the next completion of a multishot op; `None` once its last one was taken.
+    pub(crate) fn poll_stream(&self, key: OpKey, cx: &mut Context<'_>) -> Poll<Option<Cqe>> {
+        let mut inner = self.inner.borrow_mut();
+        let Some(Lifecycle::Streaming(stream)) = inner.slots.get_mut(key) else {
+            return Poll::Ready(None);
+        };
+        if let Some(cqe) = stream.ready.pop_front() {
+            if stream.finished && stream.ready.is_empty() {
+                inner.slots.remove(key);
+            }
+            return Poll::Ready(Some(cqe));
+        }
+        let stale = match &mut stream.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => None,
+            waker => waker.replace(cx.waker().clone()),
+        };
+        drop(inner);
+        drop(stale);
+        Poll::Pending
+    }
+
+    /// A multishot op's stream was dropped: hand the completions nobody took to `data`, and
+    /// cancel the op if the kernel still runs it.
+    pub(crate) fn drop_stream(&self, key: OpKey, mut data: Box<dyn Orphan>) {
+        let mut inner = self.inner.borrow_mut();
+        let Some(Lifecycle::Streaming(stream)) = inner.slots.get_mut(key) else {
+            drop(inner);
+            drop(data);
+            return;
+        };
+        let untaken: Vec<Cqe> = stream.ready.drain(..).collect();
+        if stream.finished {
+            inner.slots.remove(key);
+            drop(inner);
+            let (last, rest) = untaken
+                .split_last()
+                .expect("a finished stream holds its end");
+            rest.iter().for_each(|cqe| data.intermediate(*cqe));
+            data.complete(*last);
+            return;
+        }
+        untaken.iter().for_each(|cqe| data.intermediate(*cqe));
+        let previous = mem::replace(
+            inner.slots.get_mut(key).expect("slot seen above"),
+            Lifecycle::Orphaned(data),
+        );
+        if inner.state != State::Closed {
+            inner.push_cancel(key.user_data());
+        }
+        drop(inner);
+        drop(previous);
     }
 
     /// Collects the op's completion, or leaves `cx`'s waker for it.
@@ -221,7 +301,9 @@ impl Driver {
                 _ => unreachable!("slot was just seen completed"),
             },
             Lifecycle::Waiting(waker) if waker.will_wake(cx.waker()) => return Poll::Pending,
-            Lifecycle::Orphaned(_) => unreachable!("an orphaned op has no future to poll it"),
+            Lifecycle::Orphaned(_) | Lifecycle::Streaming(_) => {
+                unreachable!("only a single-shot op's future polls this way")
+            }
             other => mem::replace(other, Lifecycle::Waiting(cx.waker().clone())),
         };
         drop(inner);
@@ -366,30 +448,45 @@ impl Inner {
     /// Pushes an entry into the submission queue, flushing it when full; what still does not
     /// fit waits in the backlog. Never fails.
     fn push(&mut self, entry: squeue::Entry) {
+        self.push_group(&[entry]);
+    }
+
+    /// Pushes entries that must reach the kernel in one batch, in order (a linked chain):
+    /// all of them go into the SQ, or all of them wait in the backlog.
+    fn push_group(&mut self, group: &[squeue::Entry]) {
         if self.backlog.is_empty() {
-            if self.try_push(&entry) {
+            if self.try_push_group(group) {
                 return;
             }
             if !self.flags.sqpoll {
                 // Hand the full queue to the kernel and try once more.
                 let pending = self.ring.submission().len() as u32;
                 let _ = self.enter_raw(pending, 0, 0, None);
-                if self.try_push(&entry) {
+                if self.try_push_group(group) {
                     return;
                 }
             }
         }
-        self.backlog.push_back(entry);
+        let last = group.len() - 1;
+        for (i, entry) in group.iter().enumerate() {
+            self.backlog.push_back((entry.clone(), i < last));
+        }
     }
 
-    fn try_push(&mut self, entry: &squeue::Entry) -> bool {
-        // SAFETY: every entry pushed here comes from an `OpCode` whose memory is owned by a slot
-        // (or is `'static`, for cancel and the wake-up read) until its completion is reaped.
-        let pushed = unsafe { self.ring.submission().push(entry).is_ok() };
-        if pushed {
-            self.metrics.sqes += 1;
+    fn try_push_group(&mut self, group: &[squeue::Entry]) -> bool {
+        let mut sq = self.ring.submission();
+        if sq.capacity() - sq.len() < group.len() {
+            return false;
         }
-        pushed
+        for entry in group {
+            // SAFETY: every entry pushed here comes from an `OpCode` whose memory is owned by
+            // a slot (or is `'static`, for cancel and the wake-up read) until its completion
+            // is reaped.
+            let pushed = unsafe { sq.push(entry) };
+            debug_assert!(pushed.is_ok(), "room was checked above");
+        }
+        self.metrics.sqes += group.len() as u64;
+        true
     }
 
     fn push_cancel(&mut self, user_data: u64) {
@@ -400,12 +497,22 @@ impl Inner {
     }
 
     fn flush_backlog(&mut self) {
-        while let Some(entry) = self.backlog.front() {
-            let entry = entry.clone();
-            if !self.try_push(&entry) {
+        while !self.backlog.is_empty() {
+            let len = 1 + self
+                .backlog
+                .iter()
+                .take_while(|(_, linked)| *linked)
+                .count();
+            let group: Vec<squeue::Entry> = self
+                .backlog
+                .iter()
+                .take(len)
+                .map(|(e, _)| e.clone())
+                .collect();
+            if !self.try_push_group(&group) {
                 break;
             }
-            self.backlog.pop_front();
+            self.backlog.drain(..len);
         }
     }
 
@@ -524,22 +631,37 @@ impl Inner {
                     let Some(lifecycle) = slots.get_mut(key) else {
                         continue; // stray: its slot is gone; nobody may be woken by it
                     };
-                    if let Lifecycle::Orphaned(_) = lifecycle {
-                        if !more {
+                    match lifecycle {
+                        Lifecycle::Orphaned(orphan) if more => orphan.intermediate(completion),
+                        Lifecycle::Orphaned(_) => {
                             if let Some(Lifecycle::Orphaned(orphan)) = slots.remove(key) {
                                 deferred.orphans.push((orphan, completion));
                             }
                         }
-                    } else if let Lifecycle::Waiting(waker) =
-                        mem::replace(lifecycle, Lifecycle::Completed(completion))
-                    {
-                        deferred.wakers.push(waker);
+                        Lifecycle::Streaming(stream) => {
+                            stream.ready.push_back(completion);
+                            stream.finished |= !more;
+                            if let Some(waker) = stream.waker.take() {
+                                deferred.wakers.push(waker);
+                            }
+                        }
+                        _ => {
+                            let previous =
+                                mem::replace(lifecycle, Lifecycle::Completed(completion));
+                            if let Lifecycle::Waiting(waker) = previous {
+                                deferred.wakers.push(waker);
+                            }
+                        }
                     }
                 }
             }
         }
         self.arm_wake();
     }
+}
+
+fn shutting_down() -> io::Error {
+    io::Error::other("coring: the runtime is shutting down and accepts no new I/O")
 }
 
 fn is_transient(e: &io::Error) -> bool {

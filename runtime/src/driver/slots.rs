@@ -4,6 +4,7 @@
 //! in the low 32 bits and a per-driver generation in the high 32 bits, so a stray or late
 //! completion (for a slot that was freed and reused) never reaches the wrong task.
 
+use std::collections::VecDeque;
 use std::task::Waker;
 
 use slab::Slab;
@@ -52,6 +53,28 @@ pub(crate) enum Lifecycle {
     Orphaned(Box<dyn Orphan>),
     /// The completion arrived; the future has not collected it yet.
     Completed(Cqe),
+    /// A multishot op: its completions queue up until its stream takes them.
+    Streaming(Stream),
+}
+
+/// The state of a multishot op's slot.
+#[derive(Default)]
+pub(crate) struct Stream {
+    pub(crate) ready: VecDeque<Cqe>,
+    pub(crate) waker: Option<Waker>,
+    /// The last completion (without `IORING_CQE_F_MORE`) has arrived.
+    pub(crate) finished: bool,
+}
+
+impl Lifecycle {
+    /// Whether the kernel may still post completions (or touch memory) for this op.
+    fn in_flight(&self) -> bool {
+        match self {
+            Lifecycle::Completed(_) => false,
+            Lifecycle::Streaming(stream) => !stream.finished,
+            _ => true,
+        }
+    }
 }
 
 struct Slot {
@@ -99,7 +122,7 @@ impl Slots {
     pub(crate) fn in_flight(&self) -> usize {
         self.slab
             .iter()
-            .filter(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed(_)))
+            .filter(|(_, s)| s.lifecycle.in_flight())
             .count()
     }
 
@@ -107,7 +130,7 @@ impl Slots {
     pub(crate) fn in_flight_keys(&self) -> Vec<OpKey> {
         self.slab
             .iter()
-            .filter(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed(_)))
+            .filter(|(_, s)| s.lifecycle.in_flight())
             .map(|(index, s)| OpKey {
                 index: index as u32,
                 generation: s.generation,
@@ -117,8 +140,7 @@ impl Slots {
 
     /// Drops every completed slot whose future never came back for it.
     pub(crate) fn retain_in_flight(&mut self) {
-        self.slab
-            .retain(|_, s| !matches!(s.lifecycle, Lifecycle::Completed(_)));
+        self.slab.retain(|_, s| s.lifecycle.in_flight());
     }
 
     pub(crate) fn len(&self) -> usize {

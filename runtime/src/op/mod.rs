@@ -18,7 +18,9 @@
 //! the inputs of the syscall, and `complete` already maps a raw result to the user's output.
 
 pub mod fs;
+pub mod msg;
 pub(crate) mod msg_ring;
+pub mod multishot;
 pub mod net;
 pub mod openclose;
 pub mod poll;
@@ -44,6 +46,9 @@ pub struct Completion {
     pub result: io::Result<u32>,
     /// The CQE flags (`IORING_CQE_F_*`).
     pub flags: u32,
+    /// Whether the kernel ran the op. False when it was never submitted (no runtime, the
+    /// runtime shutting down) or its result was known without asking the kernel.
+    pub from_kernel: bool,
 }
 
 impl From<Cqe> for Completion {
@@ -56,6 +61,7 @@ impl From<Cqe> for Completion {
         Completion {
             result,
             flags: cqe.flags,
+            from_kernel: true,
         }
     }
 }
@@ -77,6 +83,13 @@ pub unsafe trait OpCode: 'static {
     /// Turns the completion into the output, handing back owned resources.
     fn complete(self, completion: Completion) -> Self::Output;
 
+    /// A result known without asking the kernel, for inputs where the kernel would answer at
+    /// once anyway or, worse, wait (a zero-length `recv` on a socket waits for data). When
+    /// `Some`, the op is not submitted and completes with it.
+    fn short_circuit(&self) -> Option<u32> {
+        None
+    }
+
     /// Called instead of [`complete`](OpCode::complete) when the awaiting future is gone.
     /// The default drops `self`; ops whose success creates a resource (an accepted socket, an
     /// opened file) override it to release that resource.
@@ -90,7 +103,14 @@ pub unsafe trait OpCode: 'static {
 
 /// An op whose future was dropped: the driver keeps it alive until its terminal completion.
 pub(crate) trait Orphan {
+    /// The terminal completion: release everything.
     fn complete(self: Box<Self>, cqe: Cqe);
+
+    /// A completion with `IORING_CQE_F_MORE` (multishot ops): release what it created.
+    /// Called with the driver borrowed: must not call back into the runtime.
+    fn intermediate(&mut self, cqe: Cqe) {
+        let _ = cqe;
+    }
 }
 
 impl<T: OpCode> Orphan for T {
@@ -105,9 +125,15 @@ impl<T: OpCode> Orphan for T {
 /// resources it owns stay alive until the kernel is done with them.
 #[must_use = "an op does nothing useful unless awaited; dropping it cancels it"]
 pub struct Op<T: OpCode> {
-    /// The driver and slot, or why the op could not be submitted.
-    submitted: Result<(Rc<Driver>, OpKey), Option<io::Error>>,
+    state: State,
     data: Option<T>,
+}
+
+enum State {
+    /// In the driver's op table.
+    Submitted(Rc<Driver>, OpKey),
+    /// Never submitted: the result is already known (taken when polled).
+    Immediate(Option<io::Result<u32>>),
 }
 
 impl<T: OpCode> Op<T> {
@@ -116,12 +142,41 @@ impl<T: OpCode> Op<T> {
     /// When that is impossible (no coring runtime on this thread, or it is shutting down) the
     /// op completes at once with the error, still handing back its resources.
     pub fn submit(mut data: T) -> Self {
-        let submitted = crate::runtime::context::driver().and_then(|driver| {
-            let key = driver.submit(data.sqe())?;
-            Ok((driver, key))
-        });
+        let state = match data.short_circuit() {
+            Some(result) => State::Immediate(Some(Ok(result))),
+            None => match crate::runtime::context::driver().and_then(|driver| {
+                let key = driver.submit(data.sqe())?;
+                Ok((driver, key))
+            }) {
+                Ok((driver, key)) => State::Submitted(driver, key),
+                Err(e) => State::Immediate(Some(Err(e))),
+            },
+        };
         Op {
-            submitted: submitted.map_err(Some),
+            state,
+            data: Some(data),
+        }
+    }
+
+    /// Submits `data` linked to an `IORING_OP_LINK_TIMEOUT` of `timeout`: if the op has not
+    /// completed by then, the kernel cancels it and it completes with `ECANCELED`. Exactly
+    /// one of the two happens, decided by the kernel: an op that completed (say, a `recv`
+    /// that got data) is never reported as timed out.
+    pub fn submit_with_timeout(mut data: T, timeout: std::time::Duration) -> Self {
+        let state = match data.short_circuit() {
+            Some(result) => State::Immediate(Some(Ok(result))),
+            None => match crate::runtime::context::driver().and_then(|driver| {
+                let mut link = timeout::LinkTimeout::new(timeout);
+                let link_entry = link.sqe();
+                let key = driver.submit_linked(data.sqe(), link_entry, Box::new(link))?;
+                Ok((driver, key))
+            }) {
+                Ok((driver, key)) => State::Submitted(driver, key),
+                Err(e) => State::Immediate(Some(Err(e))),
+            },
+        };
+        Op {
+            state,
             data: Some(data),
         }
     }
@@ -149,16 +204,17 @@ impl<T: OpCode> Future for Op<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
-        let completion = match &mut this.submitted {
-            Ok((driver, key)) => {
+        let completion = match &mut this.state {
+            State::Submitted(driver, key) => {
                 std::task::ready!(coop::poll_proceed(cx));
                 Completion::from(std::task::ready!(driver.poll_op(*key, cx)))
             }
-            Err(error) => Completion {
-                result: Err(error
+            State::Immediate(result) => Completion {
+                result: result
                     .take()
-                    .unwrap_or_else(|| io::Error::other("coring: op polled after completion"))),
+                    .unwrap_or_else(|| Err(io::Error::other("coring: op polled after completion"))),
                 flags: 0,
+                from_kernel: false,
             },
         };
         let data = this
@@ -171,7 +227,7 @@ impl<T: OpCode> Future for Op<T> {
 
 impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
-        if let (Some(data), Ok((driver, key))) = (self.data.take(), &self.submitted) {
+        if let (Some(data), State::Submitted(driver, key)) = (self.data.take(), &self.state) {
             driver.drop_op(*key, Box::new(data));
         }
     }

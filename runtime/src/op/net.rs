@@ -141,6 +141,42 @@ unsafe impl OpCode for Accept {
     }
 }
 
+/// Multishot `IORING_OP_ACCEPT` (Linux 5.19+): one submission accepts connection after
+/// connection. Each item is a new `SOCK_CLOEXEC` socket (peer addresses are not reported:
+/// ask the socket).
+pub struct AcceptMulti {
+    fd: RawFd,
+}
+
+impl AcceptMulti {
+    /// Accepts connections on the listening socket `fd` until the stream is dropped.
+    pub fn new(fd: RawFd) -> Self {
+        AcceptMulti { fd }
+    }
+}
+
+// SAFETY: the entry carries no pointers.
+unsafe impl super::multishot::MultishotCode for AcceptMulti {
+    type Item = io::Result<RawFd>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::AcceptMulti::new(types::Fd(self.fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+
+    fn next(&mut self, completion: Completion) -> Self::Item {
+        completion.result.map(|fd| fd as RawFd)
+    }
+
+    fn discard(&mut self, completion: Completion) {
+        // A connection nobody will take: close it rather than leak it.
+        if let Ok(fd) = completion.result {
+            close_now(fd as RawFd);
+        }
+    }
+}
+
 /// Closes `fd` with a plain `close(2)`; for descriptors nobody else knows about.
 pub(crate) fn close_now(fd: RawFd) {
     // SAFETY: the caller owns `fd` and nothing else refers to it.
@@ -192,6 +228,11 @@ impl<B: IoBufMut> Recv<B> {
 // SAFETY: the entry points into `buf`'s stable memory, owned by the op.
 unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     type Output = BufResult<usize, B>;
+
+    fn short_circuit(&self) -> Option<u32> {
+        // Nothing to read into: done, without waiting for the descriptor to be readable.
+        (self.buf.bytes_total() == 0).then_some(0)
+    }
 
     fn sqe(&mut self) -> squeue::Entry {
         let len = clamp_len(self.buf.bytes_total());

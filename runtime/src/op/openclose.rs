@@ -92,6 +92,10 @@ unsafe impl OpCode for Close {
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
+        if !completion.from_kernel {
+            // Never submitted (no running ring): the descriptor is still ours to close.
+            return self.close_now();
+        }
         completion.result.map(drop)
     }
 }

@@ -29,6 +29,11 @@ impl<B: IoBufMut> Read<B> {
 unsafe impl<B: IoBufMut> OpCode for Read<B> {
     type Output = BufResult<usize, B>;
 
+    fn short_circuit(&self) -> Option<u32> {
+        // Nothing to read into: done, without waiting for the descriptor to be readable.
+        (self.buf.bytes_total() == 0).then_some(0)
+    }
+
     fn sqe(&mut self) -> squeue::Entry {
         let len = clamp_len(self.buf.bytes_total());
         opcode::Read::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len)

@@ -37,3 +37,27 @@ unsafe impl OpCode for Timeout {
         }
     }
 }
+
+/// `IORING_OP_LINK_TIMEOUT`: the deadline of the op it is linked behind.
+pub(crate) struct LinkTimeout {
+    timespec: Box<types::Timespec>,
+}
+
+impl LinkTimeout {
+    pub(crate) fn new(duration: Duration) -> Self {
+        LinkTimeout {
+            timespec: Box::new(types::Timespec::from(duration)),
+        }
+    }
+}
+
+// SAFETY: the entry points into the op's boxed timespec.
+unsafe impl OpCode for LinkTimeout {
+    type Output = ();
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::LinkTimeout::new(&*self.timespec).build()
+    }
+
+    fn complete(self, _completion: Completion) {}
+}

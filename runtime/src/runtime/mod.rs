@@ -68,14 +68,20 @@ impl Core {
             "coring: cannot start a runtime from within a runtime (block_on inside an async context)"
         );
         let _enter = context::enter(self);
-        let mut future = pin!(future);
+        // In an `Option` so the future can be dropped (closing what it owned) before the
+        // final flush below.
+        let mut future = pin!(Some(future));
         let main = TaskWaker::new(TaskId::MAIN, self.scheduler.remote().clone());
         let waker = TaskWaker::into_waker(main.clone());
         let mut cx = Context::from_waker(&waker);
-        loop {
+        let output = loop {
             if main.take_queued() {
-                if let Poll::Ready(output) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
-                    return output;
+                let polled = coop::with_budget(|| {
+                    let running = future.as_mut().as_pin_mut().expect("polled until ready");
+                    running.poll(&mut cx)
+                });
+                if let Poll::Ready(output) = polled {
+                    break output;
                 }
             }
             self.scheduler.run_ready(TICK);
@@ -99,7 +105,14 @@ impl Core {
                 panic!("coring: the io_uring driver failed: {e}");
             }
             self.timers.fire(Instant::now());
+        };
+        // Whatever the future still owned (sockets, files) is closed now, not at the next
+        // `block_on`: submit those closes before returning.
+        future.set(None);
+        if let Err(e) = self.driver.park(false, None) {
+            panic!("coring: the io_uring driver failed: {e}");
         }
+        output
     }
 
     fn shutdown(&self) -> usize {

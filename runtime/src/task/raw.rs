@@ -45,6 +45,9 @@ pub(crate) struct Task<F: Future> {
     header: Arc<TaskWaker>,
     waker: Waker,
     stage: RefCell<Stage<F>>,
+    /// Mirrors "stage is no longer `Running`", readable while the future is being polled
+    /// (the task may ask about, or abort, itself).
+    finished: Cell<bool>,
     join_waker: Cell<Option<Waker>>,
     aborted: Cell<bool>,
 }
@@ -56,6 +59,7 @@ impl<F: Future> Task<F> {
             header,
             waker,
             stage: RefCell::new(Stage::Running(future)),
+            finished: Cell::new(false),
             join_waker: Cell::new(None),
             aborted: Cell::new(false),
         }
@@ -64,6 +68,7 @@ impl<F: Future> Task<F> {
     /// Stores the result, drops the future (outside the `RefCell` borrow, catching a panic
     /// from its `Drop`), and wakes the joiner.
     fn finish(&self, result: Result<F::Output, JoinError>) {
+        self.finished.set(true);
         let previous = mem::replace(&mut *self.stage.borrow_mut(), Stage::Finished(result));
         let _ = catch_unwind(AssertUnwindSafe(move || drop(previous)));
         if let Some(waker) = self.join_waker.take() {
@@ -110,7 +115,7 @@ impl<F: Future> Runnable for Task<F> {
     }
 
     fn shutdown(&self) {
-        if matches!(&*self.stage.borrow(), Stage::Running(_)) {
+        if !self.finished.get() {
             self.finish(Err(JoinError::cancelled()));
         }
     }
@@ -118,6 +123,10 @@ impl<F: Future> Runnable for Task<F> {
 
 impl<F: Future> JoinTarget<F::Output> for Task<F> {
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
+        if !self.finished.get() {
+            self.join_waker.set(Some(cx.waker().clone()));
+            return Poll::Pending;
+        }
         let mut stage = self.stage.borrow_mut();
         match mem::replace(&mut *stage, Stage::Consumed) {
             Stage::Finished(result) => Poll::Ready(result),
@@ -131,13 +140,13 @@ impl<F: Future> JoinTarget<F::Output> for Task<F> {
     }
 
     fn abort(&self) {
-        if matches!(&*self.stage.borrow(), Stage::Running(_)) && !self.aborted.replace(true) {
+        if !self.finished.get() && !self.aborted.replace(true) {
             self.header.wake();
         }
     }
 
     fn is_finished(&self) -> bool {
-        !matches!(&*self.stage.borrow(), Stage::Running(_))
+        self.finished.get()
     }
 }
 
