@@ -8,4 +8,4 @@ mod addr;
 mod tcp;
 
 pub use addr::ToSocketAddrs;
-pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use tcp::{Incoming, RecvStream, TcpListener, TcpStream};

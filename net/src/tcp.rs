@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use futures_core::Stream;
 
-use coring_runtime::buf::{IoBuf, IoBufMut};
+use coring_runtime::buf::{BufRing, IoBuf, IoBufMut, ProvidedBuf};
 use coring_runtime::fd::Fd;
 use coring_runtime::io::{
     AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt, BufResult,
 };
 use coring_runtime::op::multishot::MultishotOp;
-use coring_runtime::op::net::{Accept, AcceptMulti, Connect, Recv, Send, SendVectored};
+use coring_runtime::op::net::{Accept, AcceptMulti, Connect, Recv, RecvMulti, Send, SendVectored};
 use coring_runtime::op::Op;
 use socket2::{Domain, SockRef, Socket, Type};
 
@@ -176,6 +176,54 @@ impl Stream for Incoming<'_> {
     }
 }
 
+/// Data received by a multishot receive; made by [`TcpStream::recv_multishot`].
+pub struct RecvStream<'a> {
+    stream: &'a TcpStream,
+    ring: BufRing,
+    op: Option<MultishotOp<RecvMulti>>,
+    done: bool,
+}
+
+impl RecvStream<'_> {
+    /// The next buffer of data; `None` at end of stream.
+    pub async fn next(&mut self) -> Option<io::Result<ProvidedBuf>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for RecvStream<'_> {
+    type Item = io::Result<ProvidedBuf>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let fd = self.stream.fd.as_raw_fd();
+        loop {
+            let ring = self.ring.clone();
+            let op = self
+                .op
+                .get_or_insert_with(|| MultishotOp::submit(RecvMulti::new(fd, ring)));
+            match std::task::ready!(Pin::new(op).poll_next(cx)) {
+                Some(Ok(Ok(Some(buf)))) => return Poll::Ready(Some(Ok(buf))),
+                Some(Ok(Ok(None))) => {
+                    self.done = true;
+                    self.op = None;
+                    return Poll::Ready(None);
+                }
+                Some(Ok(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    // Every buffer is out: let their holders run, then re-arm.
+                    self.op = None;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Some(Ok(Err(e))) | Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => self.op = None, // ended by the kernel: arm a new one
+            }
+        }
+    }
+}
+
 /// A linked timeout cancels the op: `ECANCELED` means the deadline passed.
 fn timed_out(e: io::Error, what: &str) -> io::Error {
     if e.raw_os_error() == Some(libc::ECANCELED) {
@@ -274,6 +322,33 @@ impl TcpStream {
     /// Reads up to `buf.bytes_total()` bytes; `Ok(0)` is end of stream (or an empty buffer).
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         Op::submit(Recv::new(self.fd.as_raw_fd(), buf)).await
+    }
+
+    /// A stream of received data in buffers the kernel picks from `ring` (multishot
+    /// `IORING_OP_RECV` with a provided buffer ring): one submission for many receives, and
+    /// no buffer held while the connection is idle. Each item returns its buffer to the ring
+    /// when dropped. The stream ends at end of stream; when the ring runs dry (`ENOBUFS`) it
+    /// re-arms once buffers come back.
+    ///
+    /// ```no_run
+    /// # coring::runtime::Runtime::new().unwrap().block_on(async {
+    /// let ring = coring::buf::BufRing::new(256, 4096)?;
+    /// let stream = coring::net::TcpStream::connect("127.0.0.1:8080").await?;
+    /// let mut received = stream.recv_multishot(&ring);
+    /// while let Some(buf) = received.next().await {
+    ///     let buf = buf?;
+    ///     println!("{} bytes", buf.len());
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// # });
+    /// ```
+    pub fn recv_multishot(&self, ring: &BufRing) -> RecvStream<'_> {
+        RecvStream {
+            stream: self,
+            ring: ring.clone(),
+            op: None,
+            done: false,
+        }
     }
 
     /// Writes some of `buf`'s initialized bytes; returns how many.

@@ -17,8 +17,10 @@
 //! ```
 
 mod impls;
+mod ring;
 mod slice;
 
+pub use ring::{BufRing, ProvidedBuf};
 pub use slice::Slice;
 
 use std::ops::{Bound, RangeBounds};

@@ -107,6 +107,7 @@ struct Inner {
     wake_armed: bool,
     unparker: std::sync::Arc<Unparker>,
     metrics: Metrics,
+    next_buf_group: u16,
 }
 
 /// Work collected under the driver's borrow, done after releasing it.
@@ -144,6 +145,7 @@ impl Driver {
                 wake_armed: false,
                 unparker,
                 metrics: Metrics::default(),
+                next_buf_group: 0,
             }),
             deferred: RefCell::default(),
             running_deferred: Cell::new(false),
@@ -154,6 +156,34 @@ impl Driver {
 
     pub(crate) fn unparker(&self) -> std::sync::Arc<Unparker> {
         self.inner.borrow().unparker.clone()
+    }
+
+    /// Registers a provided-buffer ring at `ring_addr` with `entries` entries; returns the
+    /// buffer group id chosen for it.
+    pub(crate) fn register_buf_ring(&self, ring_addr: u64, entries: u16) -> io::Result<u16> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.state != State::Running {
+            return Err(shutting_down());
+        }
+        let group = inner.next_buf_group;
+        // SAFETY: the caller keeps `entries` entries at `ring_addr` (page aligned) alive until
+        // `unregister_buf_ring` succeeds or the ring is closed.
+        unsafe {
+            inner
+                .ring
+                .submitter()
+                .register_buf_ring_with_flags(ring_addr, entries, group, 0)?;
+        }
+        inner.next_buf_group = group.wrapping_add(1);
+        Ok(group)
+    }
+
+    pub(crate) fn unregister_buf_ring(&self, group: u16) -> io::Result<()> {
+        self.inner
+            .borrow()
+            .ring
+            .submitter()
+            .unregister_buf_ring(group)
     }
 
     pub(crate) fn ring_fd(&self) -> RawFd {

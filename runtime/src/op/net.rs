@@ -10,7 +10,7 @@ use std::os::fd::RawFd;
 use io_uring::{opcode, squeue, types};
 
 use super::{clamp_len, BufResult, Completion, OpCode};
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{BufRing, IoBuf, IoBufMut, ProvidedBuf};
 
 /// A socket address in the kernel's layout, on the heap so the kernel can read or fill it.
 pub struct SockAddr {
@@ -63,16 +63,36 @@ impl SockAddr {
         this
     }
 
-    fn as_ptr(&self) -> *const libc::sockaddr {
+    /// `addr` in the kernel's layout: any family socket2 knows, including Unix pathname and
+    /// abstract addresses.
+    pub fn from_socket2(addr: &socket2::SockAddr) -> Self {
+        let len = addr.len();
+        SockAddr {
+            storage: Box::new((addr.clone().as_storage(), len)),
+        }
+    }
+
+    /// The address as a socket2 address (IP, Unix, or whatever family the kernel filled in).
+    pub fn to_socket2(&self) -> socket2::SockAddr {
+        let (storage, len) = *self.storage;
+        // The kernel reports an address's full length even when it did not fit; never claim
+        // more than the storage holds.
+        let len = len.min(mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t);
+        // SAFETY: the storage holds an address of family `ss_family` written by `from_std`,
+        // `from_socket2` or the kernel, `len` bytes long and within the storage.
+        unsafe { socket2::SockAddr::new(storage, len) }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const libc::sockaddr {
         (&self.storage.0 as *const libc::sockaddr_storage).cast()
     }
 
-    fn as_mut_ptrs(&mut self) -> (*mut libc::sockaddr, *mut libc::socklen_t) {
+    pub(crate) fn as_mut_ptrs(&mut self) -> (*mut libc::sockaddr, *mut libc::socklen_t) {
         let (storage, len) = &mut *self.storage;
         ((storage as *mut libc::sockaddr_storage).cast(), len)
     }
 
-    fn len(&self) -> libc::socklen_t {
+    pub(crate) fn len(&self) -> libc::socklen_t {
         self.storage.1
     }
 
@@ -177,6 +197,53 @@ unsafe impl super::multishot::MultishotCode for AcceptMulti {
     }
 }
 
+/// Multishot `IORING_OP_RECV` into a provided buffer ring (Linux 6.0+): each completion is a
+/// buffer the kernel picked from the ring and filled. `Ok(None)` is end of stream.
+pub struct RecvMulti {
+    fd: RawFd,
+    ring: BufRing,
+}
+
+impl RecvMulti {
+    /// Receives from socket `fd` into buffers of `ring` until cancelled.
+    pub fn new(fd: RawFd, ring: BufRing) -> Self {
+        RecvMulti { fd, ring }
+    }
+}
+
+// SAFETY: the entry carries no pointers; the kernel writes into `ring`'s buffers, which the
+// op keeps alive (an `Rc`) until its last completion.
+unsafe impl super::multishot::MultishotCode for RecvMulti {
+    type Item = io::Result<Option<ProvidedBuf>>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::RecvMulti::new(types::Fd(self.fd), self.ring.group()).build()
+    }
+
+    fn next(&mut self, completion: Completion) -> Self::Item {
+        let bid = io_uring::cqueue::buffer_select(completion.flags);
+        match (completion.result, bid) {
+            // SAFETY: the kernel handed out `bid` from our ring with `n` bytes filled.
+            (Ok(n), Some(bid)) => Ok(Some(unsafe { self.ring.take(bid, n) })),
+            (Ok(_), None) => Ok(None),
+            (Err(e), bid) => {
+                if let Some(bid) = bid {
+                    // SAFETY: as above; nobody will read it.
+                    unsafe { self.ring.recycle(bid) };
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn discard(&mut self, completion: Completion) {
+        if let Some(bid) = io_uring::cqueue::buffer_select(completion.flags) {
+            // SAFETY: the kernel handed out `bid` from our ring; nobody took it.
+            unsafe { self.ring.recycle(bid) };
+        }
+    }
+}
+
 /// Closes `fd` with a plain `close(2)`; for descriptors nobody else knows about.
 pub(crate) fn close_now(fd: RawFd) {
     // SAFETY: the caller owns `fd` and nothing else refers to it.
@@ -196,6 +263,11 @@ impl Connect {
             fd,
             addr: SockAddr::from_std(addr),
         }
+    }
+
+    /// Connects socket `fd` to an address of any family (a Unix path, say).
+    pub fn with_addr(fd: RawFd, addr: SockAddr) -> Self {
+        Connect { fd, addr }
     }
 }
 
