@@ -4,6 +4,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -41,6 +42,18 @@ fn new_socket(addr: &SocketAddr) -> io::Result<Socket> {
 #[derive(Debug)]
 pub struct TcpListener {
     fd: Fd,
+    /// The pause (µs) before reporting the next resource-exhaustion error from `accept`.
+    backoff_us: AtomicU64,
+}
+
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(1);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(100);
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 impl TcpListener {
@@ -85,14 +98,32 @@ impl TcpListener {
         }
         socket.bind(&(*addr).into())?;
         socket.listen(LISTEN_BACKLOG)?;
-        Ok(TcpListener {
-            fd: Fd::from_owned(socket.into()),
-        })
+        Ok(TcpListener::from_fd(Fd::from_owned(socket.into())))
     }
 
     /// Accepts a connection: the stream and the peer's address.
+    ///
+    /// When the process (or system) is out of descriptors (`EMFILE`, `ENFILE`) or memory
+    /// (`ENOBUFS`, `ENOMEM`), the error is returned after a short pause that grows while the
+    /// condition lasts (up to 100 ms), so a loop that logs and retries does not spin; accepting
+    /// resumes by itself once descriptors are freed.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (raw, addr) = Op::submit(Accept::new(self.fd.as_raw_fd())).await?;
+        let accepted = Op::submit(Accept::new(self.fd.as_raw_fd())).await;
+        let (raw, addr) = match accepted {
+            Ok(accepted) => {
+                self.backoff_us.store(0, Ordering::Relaxed);
+                accepted
+            }
+            Err(e) if is_resource_exhaustion(&e) => {
+                let last = Duration::from_micros(self.backoff_us.load(Ordering::Relaxed));
+                let pause = (last * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX);
+                self.backoff_us
+                    .store(pause.as_micros() as u64, Ordering::Relaxed);
+                coring_runtime::time::sleep(pause).await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         // SAFETY: the kernel just created `raw` for us; nothing else owns it.
         let fd = unsafe { Fd::from_raw_fd(raw) };
         let stream = TcpStream { fd };
@@ -134,8 +165,13 @@ impl TcpListener {
 
     /// Takes over a `std` listener.
     pub fn from_std(listener: std::net::TcpListener) -> TcpListener {
+        TcpListener::from_fd(Fd::from_owned(listener.into()))
+    }
+
+    fn from_fd(fd: Fd) -> TcpListener {
         TcpListener {
-            fd: Fd::from_owned(listener.into()),
+            fd,
+            backoff_us: AtomicU64::new(0),
         }
     }
 }

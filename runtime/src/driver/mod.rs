@@ -24,6 +24,8 @@
 //! (bounded) for each terminal completion. Ops the kernel did not finish in time keep their
 //! memory forever (it is leaked, never freed), so even then nothing lands in freed memory.
 
+#[cfg(feature = "test-util")]
+pub mod fault;
 mod setup;
 mod slots;
 mod unpark;
@@ -595,6 +597,11 @@ impl Inner {
         flags: u32,
         timeout: Option<&Timespec>,
     ) -> io::Result<usize> {
+        #[cfg(feature = "test-util")]
+        if let Some(errno) = fault::take_enter_error() {
+            self.metrics.enters += 1;
+            return Err(io::Error::from_raw_os_error(errno));
+        }
         let (fd, mut flags) = match self.ring_index {
             Some(index) => (index as RawFd, flags | IORING_ENTER_REGISTERED_RING),
             None => (self.ring.as_raw_fd(), flags),
