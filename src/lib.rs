@@ -40,9 +40,12 @@ pub mod runtime {
     pub use coring_runtime::runtime::{spawn_on, worker_index, Builder, Runtime, ShutdownHandle};
 }
 
-/// Networking: TCP listeners and streams.
+/// Networking: TCP, UDP and Unix domain sockets.
 pub mod net {
+    pub use coring_net::unix;
+    pub use coring_net::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, SplitStream};
     pub use coring_net::{TcpListener, TcpStream, ToSocketAddrs};
+    pub use coring_net::{UdpSocket, UnixDatagram, UnixListener, UnixStream};
 }
 
 /// Files.

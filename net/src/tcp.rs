@@ -536,3 +536,104 @@ macro_rules! fd_traits {
 
 fd_traits!(TcpListener);
 fd_traits!(TcpStream);
+
+/// Splitting, readiness and socket options.
+impl TcpStream {
+    /// Splits the stream into halves that can live in different tasks; see
+    /// [`OwnedReadHalf`](crate::OwnedReadHalf). Dropping the write half shuts down the write
+    /// direction; `reunite` gives the stream back.
+    ///
+    /// ```no_run
+    /// # coring::runtime::Runtime::new().unwrap().block_on(async {
+    /// let stream = coring::net::TcpStream::connect("127.0.0.1:8080").await?;
+    /// let (read, write) = stream.into_split();
+    /// coring::spawn(async move { write.write_all(b"hello").await.0 });
+    /// let (res, buf) = read.read(vec![0u8; 1024]).await;
+    /// println!("{:?}", &buf[..res?]);
+    /// # Ok::<(), std::io::Error>(())
+    /// # });
+    /// ```
+    pub fn into_split(
+        self,
+    ) -> (
+        crate::OwnedReadHalf<TcpStream>,
+        crate::OwnedWriteHalf<TcpStream>,
+    ) {
+        crate::split::split(self)
+    }
+
+    /// Waits until the stream is readable (data, end of stream or an error), through the ring
+    /// (`IORING_OP_POLL_ADD`), for code that drives the descriptor itself.
+    pub async fn readable(&self) -> io::Result<()> {
+        crate::ready::ready(&self.fd, crate::ready::READABLE).await
+    }
+
+    /// Waits until the stream is writable (or has an error).
+    pub async fn writable(&self) -> io::Result<()> {
+        crate::ready::ready(&self.fd, crate::ready::WRITABLE).await
+    }
+
+    /// Turns TCP keepalive probes on with `Some(idle)` (`SO_KEEPALIVE`, and `TCP_KEEPIDLE`:
+    /// the idle time before the first probe, in whole seconds, at least 1) or off with `None`.
+    /// Probe interval and count stay at the system's defaults.
+    pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
+        let socket = SockRef::from(&self.fd);
+        match idle {
+            Some(idle) => socket.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle)),
+            None => socket.set_keepalive(false),
+        }
+    }
+
+    /// `Some(idle time before the first probe)` if keepalive is on, else `None`.
+    pub fn keepalive(&self) -> io::Result<Option<Duration>> {
+        let socket = SockRef::from(&self.fd);
+        if socket.keepalive()? {
+            socket.keepalive_time().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Sets `SO_LINGER`: with `Some(t)`, closing waits up to `t` for unsent data (`Some(0)`
+    /// resets the connection instead); `None` restores the default background close. Note
+    /// that coring closes through the ring, so a lingering close does not block the thread.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        SockRef::from(&self.fd).set_linger(linger)
+    }
+
+    /// `SO_LINGER`.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        SockRef::from(&self.fd).linger()
+    }
+
+    /// Sets `SO_SNDBUF`. Linux doubles the value (for bookkeeping) and clamps it to
+    /// `net.core.wmem_max`; [`send_buffer_size`](Self::send_buffer_size) reports the result.
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        SockRef::from(&self.fd).set_send_buffer_size(size)
+    }
+
+    /// `SO_SNDBUF`, as the kernel reports it.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        SockRef::from(&self.fd).send_buffer_size()
+    }
+
+    /// Sets `SO_RCVBUF` (doubled and clamped to `net.core.rmem_max` by Linux).
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        SockRef::from(&self.fd).set_recv_buffer_size(size)
+    }
+
+    /// `SO_RCVBUF`, as the kernel reports it.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        SockRef::from(&self.fd).recv_buffer_size()
+    }
+
+    /// Sets the IPv4 time-to-live (`IP_TTL`) of outgoing packets.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        SockRef::from(&self.fd).set_ttl(ttl)
+    }
+
+    /// The IPv4 time-to-live (`IP_TTL`).
+    pub fn ttl(&self) -> io::Result<u32> {
+        SockRef::from(&self.fd).ttl()
+    }
+}
