@@ -36,7 +36,9 @@ pub use coring_runtime::{buf, io, op, signal, spawn, task, time};
 /// The runtime: [`Runtime`](runtime::Runtime), its [`Builder`](runtime::Builder), metrics and
 /// setup errors.
 pub mod runtime {
-    pub use coring_runtime::driver::{Metrics, RingFlags, SetupError, SetupErrorKind};
+    pub use coring_runtime::driver::{
+        DriverKind, DriverPolicy, Metrics, RingFlags, SetupError, SetupErrorKind,
+    };
     pub use coring_runtime::runtime::{spawn_on, worker_index, Builder, Runtime, ShutdownHandle};
 }
 
@@ -48,8 +50,14 @@ pub mod net {
     pub use coring_net::{UdpSocket, UnixDatagram, UnixListener, UnixStream};
 }
 
-/// Files.
+/// Files and directories: a replacement for `std::fs` / `tokio::fs` (see [`coring_fs`]).
 pub mod fs {
+    pub use coring_fs::{
+        canonicalize, copy, create_dir, create_dir_all, hard_link, metadata, read, read_dir,
+        read_link, read_to_string, remove_dir, remove_dir_all, remove_file, rename,
+        set_permissions, symlink, symlink_metadata, try_exists, write,
+    };
+    pub use coring_fs::{AlignedBuf, DirBuilder, DirEntry, FileType, ReadDir, READ_DIR_BATCH};
     pub use coring_fs::{File, Metadata, OpenOptions};
 }
 

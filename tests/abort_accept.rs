@@ -10,7 +10,7 @@ use std::io::Read;
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
-use common::{assert_same_fds, fd_lock, open_fds, poll_once, watchdog};
+use common::{assert_same_fds, fd_lock, open_fds, poll_once, uring, watchdog};
 use coring::net::TcpListener;
 use coring::runtime::Runtime;
 
@@ -93,7 +93,7 @@ fn dropped_accept_whose_cqe_is_a_success_closes_the_connection() {
     watchdog(20, || {
         let _lock = fd_lock();
         let before = open_fds();
-        let rt = Runtime::new().unwrap();
+        let rt = uring().build().unwrap();
         let mut client = rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{poll_once, tcp_pair, watchdog};
+use common::{poll_once, tcp_pair, uring, watchdog};
 use coring::buf::{IoBuf, IoBufMut};
 use coring::runtime::Runtime;
 use coring::time::timeout;
@@ -88,7 +88,7 @@ async fn reuse_memory_then_receive(
 #[test]
 fn read_dropped_by_timeout_keeps_buffer_until_cancelled() {
     watchdog(20, || {
-        let rt = Runtime::new().unwrap();
+        let rt = uring().build().unwrap();
         rt.block_on(async {
             let (server, mut client) = tcp_pair().await.unwrap();
             let (buf, dropped) = Tracked::new(LEN);
@@ -116,7 +116,7 @@ fn read_dropped_by_timeout_keeps_buffer_until_cancelled() {
 #[test]
 fn read_polled_once_then_dropped() {
     watchdog(20, || {
-        let rt = Runtime::new().unwrap();
+        let rt = uring().build().unwrap();
         rt.block_on(async {
             let (server, mut client) = tcp_pair().await.unwrap();
             // Let the close of tcp_pair's listener go through the ring first.

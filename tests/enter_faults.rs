@@ -6,11 +6,16 @@ use std::time::Duration;
 
 use coring::buf::IoBuf;
 use coring::net::{TcpListener, TcpStream};
-use coring::runtime::Runtime;
+use coring::runtime::{DriverPolicy, Runtime};
 use coring_runtime::driver::fault::{fail_next_enters, injected_failures};
 
 fn run_echo_with_faults(errno: i32) {
-    let rt = Runtime::builder().entries(16).build().unwrap();
+    // The injection hook sits in the io_uring backend.
+    let rt = Runtime::builder()
+        .driver(DriverPolicy::IoUring)
+        .entries(16)
+        .build()
+        .unwrap();
     let enters_before = rt.metrics().enters;
     let injected_before = injected_failures();
     rt.block_on(async {

@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::{child_role, describe, run_child};
-use coring::runtime::{Runtime, SetupError, SetupErrorKind};
+use coring::runtime::{DriverKind, DriverPolicy, Runtime, SetupError, SetupErrorKind};
 
 #[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
@@ -103,11 +103,30 @@ fn seccomp_child() {
     // Before the filter, io_uring works: the refusal below is the filter's doing.
     Runtime::new().expect("io_uring must work before the filter is installed");
     refuse_io_uring_setup(errno as u32);
+    // The `Auto` policy (the default unless CORING_DRIVER says otherwise) falls back to epoll
+    // and says why.
+    let auto = Runtime::builder()
+        .driver(DriverPolicy::Auto)
+        .build()
+        .expect("Auto falls back to the epoll driver");
+    assert_eq!(auto.driver_kind(), DriverKind::Epoll);
+    let reason = auto.fallback_reason().expect("the fallback reason is kept");
+    assert!(
+        reason.contains("seccomp"),
+        "the reason must name seccomp: {reason}"
+    );
+    assert_eq!(
+        auto.block_on(async { coring::spawn(async { 5 }).await.unwrap() }),
+        5
+    );
+    drop(auto);
+    // io_uring only: the typed error.
     let builder = if sqpoll {
         Runtime::builder().sqpoll(Duration::from_millis(10))
     } else {
         Runtime::builder()
-    };
+    }
+    .driver(DriverPolicy::IoUring);
     let err = match builder.build() {
         Ok(_) => panic!("the runtime started although io_uring_setup is refused"),
         Err(e) => e,

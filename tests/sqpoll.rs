@@ -6,7 +6,7 @@ mod common;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use common::{watchdog, within, TempDir};
+use common::{uring, watchdog, within, TempDir};
 use coring::buf::IoBuf;
 use coring::fs::OpenOptions;
 use coring::net::{TcpListener, TcpStream};
@@ -63,10 +63,7 @@ async fn echo_roundtrips(clients: usize, rounds: usize) {
 #[test]
 fn sqpoll_echo() {
     watchdog(30, || {
-        let rt = Runtime::builder()
-            .sqpoll(Duration::from_millis(10))
-            .build()
-            .unwrap();
+        let rt = uring().sqpoll(Duration::from_millis(10)).build().unwrap();
         assert!(rt.ring_flags().sqpoll, "flags: {}", rt.ring_flags());
         assert!(
             !rt.ring_flags().defer_taskrun,
@@ -157,12 +154,7 @@ fn burst_after_idle(rt: Runtime) {
 #[test]
 fn sqpoll_burst_after_idle() {
     watchdog(60, || {
-        burst_after_idle(
-            Runtime::builder()
-                .sqpoll(Duration::from_millis(10))
-                .build()
-                .unwrap(),
-        )
+        burst_after_idle(uring().sqpoll(Duration::from_millis(10)).build().unwrap())
     });
 }
 
@@ -171,7 +163,7 @@ fn sqpoll_small_ring_burst_after_idle() {
     // A burst far larger than the SQ goes through the backlog while the SQ thread sleeps.
     watchdog(60, || {
         burst_after_idle(
-            Runtime::builder()
+            uring()
                 .entries(8)
                 .sqpoll(Duration::from_millis(10))
                 .build()
@@ -183,7 +175,7 @@ fn sqpoll_small_ring_burst_after_idle() {
 #[test]
 fn sqpoll_pinned_to_cpu() {
     watchdog(30, || {
-        let rt = Runtime::builder()
+        let rt = uring()
             .sqpoll(Duration::from_millis(10))
             .sqpoll_cpu(0)
             .build()

@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::{watchdog, within, TempDir};
+use common::{uring, watchdog, within, TempDir};
 use coring::buf::IoBuf;
 use coring::fs::OpenOptions;
 use coring::net::{TcpListener, TcpStream};
@@ -116,11 +116,7 @@ fn run_mixed_load(rt: &Runtime, tasks: usize) {
 #[test]
 fn tiny_ring_thousands_of_ops() {
     watchdog(60, || {
-        let rt = Runtime::builder()
-            .entries(8)
-            .cq_entries(16)
-            .build()
-            .unwrap();
+        let rt = uring().entries(8).cq_entries(16).build().unwrap();
         run_mixed_load(&rt, TASKS);
     });
 }
@@ -128,7 +124,7 @@ fn tiny_ring_thousands_of_ops() {
 #[test]
 fn one_entry_ring() {
     watchdog(60, || {
-        let rt = Runtime::builder().entries(1).cq_entries(2).build().unwrap();
+        let rt = uring().entries(1).cq_entries(2).build().unwrap();
         run_mixed_load(&rt, 400);
     });
 }
@@ -137,11 +133,7 @@ fn one_entry_ring() {
 fn completion_burst_far_beyond_cq() {
     // 3000 kernel timeouts expiring at the same instant into a 16-entry CQ.
     watchdog(60, || {
-        let rt = Runtime::builder()
-            .entries(8)
-            .cq_entries(16)
-            .build()
-            .unwrap();
+        let rt = uring().entries(8).cq_entries(16).build().unwrap();
         let done = rt.block_on(async {
             let done = Rc::new(Cell::new(0usize));
             let handles: Vec<_> = (0..3000)
@@ -169,7 +161,7 @@ fn completion_burst_far_beyond_cq() {
 
 #[test]
 fn zero_entries_is_rejected() {
-    let err = Runtime::builder()
+    let err = uring()
         .entries(0)
         .build()
         .err()

@@ -7,13 +7,18 @@ use std::path::Path;
 use coring_runtime::buf::{IoBuf, IoBufMut};
 use coring_runtime::fd::Fd;
 use coring_runtime::io::BufResult;
-use coring_runtime::op::fs::{Fsync, Statx};
+use coring_runtime::op::fs::{Fallocate, Fsync, Ftruncate, Statx, SyncFileRange};
 use coring_runtime::op::rw::{Read, Readv, Write, Writev};
 use coring_runtime::op::Op;
 
+use crate::direct::{explain, Direction, Span};
+use crate::sys::{blocking, cvt, dup};
 use crate::{Metadata, OpenOptions};
 
 /// An open file. Reads and writes are positional; ops take `&self` and owned buffers.
+///
+/// With `O_DIRECT` ([`OpenOptions::direct`]) a read or write that fails with `EINVAL` gets
+/// an error message stating the alignment rule and the address, length and offset it used.
 ///
 /// ```no_run
 /// use coring::fs::File;
@@ -68,22 +73,128 @@ impl File {
     /// Reads up to `buf.bytes_total()` bytes at `pos`. `Ok(0)` means `pos` is at or past the
     /// end of the file (or the buffer is empty); fewer bytes than asked is a short read.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        Op::submit(Read::new(self.fd.as_raw_fd(), buf, pos)).await
+        let (result, buf) = Op::submit(Read::new(self.fd.as_raw_fd(), buf, pos)).await;
+        match result {
+            Err(e) => {
+                let spans = [span(&buf, buf.bytes_total())];
+                let e = explain(e, self.fd.as_raw_fd(), Direction::Read, &spans, pos).await;
+                (Err(e), buf)
+            }
+            ok => (ok, buf),
+        }
     }
 
     /// Reads into several buffers, in order, from `pos`.
     pub async fn readv_at<B: IoBufMut>(&self, bufs: Vec<B>, pos: u64) -> BufResult<usize, Vec<B>> {
-        Op::submit(Readv::new(self.fd.as_raw_fd(), bufs, pos)).await
+        let (result, bufs) = Op::submit(Readv::new(self.fd.as_raw_fd(), bufs, pos)).await;
+        match result {
+            Err(e) => {
+                let spans: Vec<_> = bufs.iter().map(|b| span(b, b.bytes_total())).collect();
+                let e = explain(e, self.fd.as_raw_fd(), Direction::Read, &spans, pos).await;
+                (Err(e), bufs)
+            }
+            ok => (ok, bufs),
+        }
     }
 
     /// Writes some of `buf`'s initialized bytes at `pos`; returns how many.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        Op::submit(Write::new(self.fd.as_raw_fd(), buf, pos)).await
+        let (result, buf) = Op::submit(Write::new(self.fd.as_raw_fd(), buf, pos)).await;
+        match result {
+            Err(e) => {
+                let spans = [span(&buf, buf.bytes_init())];
+                let e = explain(e, self.fd.as_raw_fd(), Direction::Write, &spans, pos).await;
+                (Err(e), buf)
+            }
+            ok => (ok, buf),
+        }
     }
 
     /// Writes several buffers, in order, at `pos`.
     pub async fn writev_at<B: IoBuf>(&self, bufs: Vec<B>, pos: u64) -> BufResult<usize, Vec<B>> {
-        Op::submit(Writev::new(self.fd.as_raw_fd(), bufs, pos)).await
+        let (result, bufs) = Op::submit(Writev::new(self.fd.as_raw_fd(), bufs, pos)).await;
+        match result {
+            Err(e) => {
+                let spans: Vec<_> = bufs.iter().map(|b| span(b, b.bytes_init())).collect();
+                let e = explain(e, self.fd.as_raw_fd(), Direction::Write, &spans, pos).await;
+                (Err(e), bufs)
+            }
+            ok => (ok, bufs),
+        }
+    }
+
+    /// Fills every buffer completely, in order, from `pos`, or fails with `UnexpectedEof`.
+    ///
+    /// One `readv`; should it come back short (end of file, a signal), the rest is read
+    /// buffer by buffer with [`read_exact_at`](File::read_exact_at).
+    pub async fn readv_exact_at<B: IoBufMut>(
+        &self,
+        bufs: Vec<B>,
+        pos: u64,
+    ) -> BufResult<(), Vec<B>> {
+        let total: usize = bufs.iter().map(|b| b.bytes_total()).sum();
+        let (result, bufs) = self.readv_at(bufs, pos).await;
+        let mut done = match result {
+            Ok(n) if n == total => return (Ok(()), bufs),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) => return (Err(e), bufs),
+        };
+        let mut out = Vec::with_capacity(bufs.len());
+        let mut start = pos;
+        let mut failed = None;
+        for buf in bufs {
+            let len = buf.bytes_total();
+            let filled = done.min(len);
+            done -= filled;
+            if filled == len || failed.is_some() {
+                start += len as u64;
+                out.push(buf);
+                continue;
+            }
+            let (result, slice) = self
+                .read_exact_at(buf.slice(filled..), start + filled as u64)
+                .await;
+            start += len as u64;
+            out.push(slice.into_inner());
+            failed = result.err();
+        }
+        (failed.map_or(Ok(()), Err), out)
+    }
+
+    /// Writes every initialized byte of every buffer, in order, at `pos`.
+    ///
+    /// One `writev`; should it come back short, the rest is written buffer by buffer with
+    /// [`write_all_at`](File::write_all_at).
+    pub async fn writev_all_at<B: IoBuf>(&self, bufs: Vec<B>, pos: u64) -> BufResult<(), Vec<B>> {
+        let total: usize = bufs.iter().map(|b| b.bytes_init()).sum();
+        let (result, bufs) = self.writev_at(bufs, pos).await;
+        let mut done = match result {
+            Ok(n) if n == total => return (Ok(()), bufs),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) => return (Err(e), bufs),
+        };
+        let mut out = Vec::with_capacity(bufs.len());
+        let mut start = pos;
+        let mut failed = None;
+        for buf in bufs {
+            let len = buf.bytes_init();
+            let written = done.min(len);
+            done -= written;
+            if written == len || failed.is_some() {
+                start += len as u64;
+                out.push(buf);
+                continue;
+            }
+            let (result, slice) = self
+                .write_all_at(buf.slice(written..len), start + written as u64)
+                .await;
+            start += len as u64;
+            out.push(slice.into_inner());
+            failed = result.err();
+        }
+        (failed.map_or(Ok(()), Err), out)
     }
 
     /// Fills `buf` completely from `pos`, or fails with `UnexpectedEof` at the end of file.
@@ -145,10 +256,139 @@ impl File {
             .map(Metadata::new)
     }
 
+    /// Truncates or extends the file to `size` bytes; an extension reads as zeros (and is
+    /// sparse where the file system can). The file must be open for writing.
+    ///
+    /// `IORING_OP_FTRUNCATE` (Linux 6.9+); on older kernels `ftruncate(2)` on the blocking
+    /// pool.
+    ///
+    /// ```
+    /// # coring::runtime::Runtime::new().unwrap().block_on(async {
+    /// let path = std::env::temp_dir().join(format!("coring-doc-set-len-{}", std::process::id()));
+    /// let file = coring::fs::File::create(&path).await?;
+    /// file.set_len(1 << 20).await?;
+    /// assert_eq!(file.metadata().await?.len(), 1 << 20);
+    /// coring::fs::remove_file(&path).await?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn set_len(&self, size: u64) -> io::Result<()> {
+        let len = libc::off_t::try_from(size).map_err(|_| too_big("set_len size", size))?;
+        if Ftruncate::is_supported() {
+            return Op::submit(Ftruncate::new(self.fd.as_raw_fd(), size)).await;
+        }
+        let fd = dup(&self.fd)?;
+        blocking(move || {
+            // SAFETY: `fd` is a descriptor this job owns; ftruncate takes no pointer.
+            cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) }).map(drop)
+        })
+        .await
+    }
+
+    /// Allocates disk space for `len` bytes at `offset`, growing the file if the range ends
+    /// past it, so later writes there cannot fail for lack of space. (`fallocate` mode 0.)
+    ///
+    /// ```
+    /// # coring::runtime::Runtime::new().unwrap().block_on(async {
+    /// let path = std::env::temp_dir().join(format!("coring-doc-allocate-{}", std::process::id()));
+    /// let file = coring::fs::File::create(&path).await?;
+    /// file.allocate(0, 8192).await?;
+    /// assert_eq!(file.metadata().await?.len(), 8192);
+    /// coring::fs::remove_file(&path).await?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.fallocate(0, offset, len).await
+    }
+
+    /// `fallocate(2)` with a mode: `0` to allocate, or `libc::FALLOC_FL_*` flags such as
+    /// `FALLOC_FL_KEEP_SIZE`, `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE` or
+    /// `FALLOC_FL_ZERO_RANGE`. Unsupported modes fail with `EOPNOTSUPP`.
+    ///
+    /// `IORING_OP_FALLOCATE` (Linux 5.6+); otherwise on the blocking pool.
+    pub async fn fallocate(&self, mode: i32, offset: u64, len: u64) -> io::Result<()> {
+        let off = libc::off_t::try_from(offset).map_err(|_| too_big("fallocate offset", offset))?;
+        let size = libc::off_t::try_from(len).map_err(|_| too_big("fallocate length", len))?;
+        if Fallocate::is_supported() {
+            return Op::submit(Fallocate::new(self.fd.as_raw_fd(), offset, len, mode)).await;
+        }
+        let fd = dup(&self.fd)?;
+        blocking(move || {
+            // SAFETY: `fd` is a descriptor this job owns; fallocate takes no pointer.
+            cvt(unsafe { libc::fallocate(fd.as_raw_fd(), mode, off, size) }).map(drop)
+        })
+        .await
+    }
+
+    /// `sync_file_range(2)`: starts and/or waits for writeback of `len` bytes at `offset`
+    /// (`len == 0`: through the end of the file). `flags` are `libc::SYNC_FILE_RANGE_WAIT_BEFORE
+    /// | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER` in any combination.
+    ///
+    /// This flushes data pages only, never metadata, and gives no durability guarantee after a
+    /// crash: use [`sync_data`](File::sync_data) or [`sync_all`](File::sync_all) for that.
+    /// `IORING_OP_SYNC_FILE_RANGE` (Linux 5.2+; its length is 32 bits, so a longer range is
+    /// sent in pieces); otherwise on the blocking pool.
+    pub async fn sync_range(&self, offset: u64, len: u64, flags: u32) -> io::Result<()> {
+        if !SyncFileRange::is_supported() {
+            let off = libc::off_t::try_from(offset).map_err(|_| too_big("offset", offset))?;
+            let size = libc::off_t::try_from(len).map_err(|_| too_big("length", len))?;
+            let fd = dup(&self.fd)?;
+            return blocking(move || {
+                // SAFETY: `fd` is a descriptor this job owns; sync_file_range takes no pointer.
+                cvt(unsafe { libc::sync_file_range(fd.as_raw_fd(), off, size, flags) }).map(drop)
+            })
+            .await;
+        }
+        if len == 0 {
+            return Op::submit(SyncFileRange::new(self.fd.as_raw_fd(), offset, 0, flags)).await;
+        }
+        // Pieces of at most 4 GiB - 4 KiB, page-aligned so no page is flushed twice.
+        const PIECE: u64 = (u32::MAX as u64) & !4095;
+        let end = offset
+            .checked_add(len)
+            .ok_or_else(|| too_big("sync_range end", u64::MAX))?;
+        let mut at = offset;
+        while at < end {
+            let piece = (end - at).min(PIECE) as u32;
+            Op::submit(SyncFileRange::new(self.fd.as_raw_fd(), at, piece, flags)).await?;
+            at += u64::from(piece);
+        }
+        Ok(())
+    }
+
+    /// Changes the file's permission bits (`fchmod(2)`, on the blocking pool: io_uring has no
+    /// chmod op).
+    pub async fn set_permissions(&self, perm: std::fs::Permissions) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = perm.mode() as libc::mode_t;
+        let fd = dup(&self.fd)?;
+        blocking(move || {
+            // SAFETY: `fd` is a descriptor this job owns; fchmod takes no pointer.
+            cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+        })
+        .await
+    }
+
     /// Closes the file and reports errors (`IORING_OP_CLOSE`). Dropping closes it too.
     pub async fn close(self) -> io::Result<()> {
         self.fd.close().await
     }
+}
+
+/// The address and op length of `buf`, for an error message.
+fn span<B: IoBuf>(buf: &B, len: usize) -> Span {
+    Span {
+        addr: buf.stable_ptr() as usize,
+        len,
+    }
+}
+
+fn too_big(what: &str, value: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("coring: {what} {value} is beyond the largest file offset (i64::MAX)"),
+    )
 }
 
 impl AsRawFd for File {

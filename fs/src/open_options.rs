@@ -31,6 +31,7 @@ pub struct OpenOptions {
     create_new: bool,
     mode: libc::mode_t,
     custom_flags: libc::c_int,
+    direct: bool,
 }
 
 impl Default for OpenOptions {
@@ -51,6 +52,7 @@ impl OpenOptions {
             create_new: false,
             mode: 0o666,
             custom_flags: 0,
+            direct: false,
         }
     }
 
@@ -102,12 +104,57 @@ impl OpenOptions {
         self
     }
 
+    /// Direct I/O (`O_DIRECT`): reads and writes bypass the page cache. Every buffer address,
+    /// length and file offset must then be a multiple of the file's logical block size
+    /// (usually 512 or 4096 bytes): use [`AlignedBuf`](crate::AlignedBuf). A misaligned op
+    /// fails with an `InvalidInput` error that says so. The same as
+    /// `custom_flags(libc::O_DIRECT)`.
+    ///
+    /// ```no_run
+    /// use coring::fs::{AlignedBuf, OpenOptions};
+    /// # coring::runtime::Runtime::new().unwrap().block_on(async {
+    /// let path = std::env::temp_dir().join("coring-doc-direct.bin");
+    /// let file = OpenOptions::new()
+    ///     .read(true)
+    ///     .write(true)
+    ///     .create(true)
+    ///     .direct(true)
+    ///     .open(&path)
+    ///     .await?;
+    /// let (res, _) = file.write_all_at(AlignedBuf::new(4096, 4096), 0).await;
+    /// res?;
+    /// # coring::fs::remove_file(&path).await?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # });
+    /// ```
+    pub fn direct(&mut self, direct: bool) -> &mut Self {
+        self.direct = direct;
+        self
+    }
+
     /// Opens `path` with these options.
+    ///
+    /// When `O_DIRECT` was asked for and the kernel answers `EINVAL`, the error says that the
+    /// file system probably does not support direct I/O (tmpfs before Linux 6.6, some FUSE
+    /// and network file systems).
     pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
-        let flags = self.access_mode()? | self.creation_mode()? | self.custom_flags;
-        let op = OpenAt::new(path.as_ref(), flags, self.mode)?;
-        let raw = Op::submit(op).await?;
-        Ok(File::from_raw(raw))
+        let direct = if self.direct { libc::O_DIRECT } else { 0 };
+        let flags = self.access_mode()? | self.creation_mode()? | self.custom_flags | direct;
+        let path = path.as_ref();
+        let op = OpenAt::new(path, flags, self.mode)?;
+        match Op::submit(op).await {
+            Ok(raw) => Ok(File::from_raw(raw)),
+            Err(e) if flags & libc::O_DIRECT != 0 && e.raw_os_error() == Some(libc::EINVAL) => {
+                Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "coring: opening {path:?} with O_DIRECT failed with EINVAL: the file \
+                         system probably does not support direct I/O ({e})"
+                    ),
+                ))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn access_mode(&self) -> io::Result<libc::c_int> {

@@ -311,3 +311,11 @@ pub async fn tcp_pair() -> io::Result<(coring::net::TcpStream, std::net::TcpStre
     assert_eq!(peer, client.local_addr()?);
     Ok((server, client))
 }
+
+/// A builder pinned to the io_uring backend, for tests of ring behaviour (CQE ordering, ring
+/// sizes, SQPOLL, cancellation in the kernel) that must not run on the epoll fallback even
+/// when `CORING_DRIVER=epoll` picks it for the rest of the suite.
+#[allow(dead_code)]
+pub fn uring() -> coring::runtime::Builder {
+    coring::runtime::Runtime::builder().driver(coring::runtime::DriverPolicy::IoUring)
+}

@@ -41,7 +41,10 @@ pub struct BufRing {
 
 struct Inner {
     driver: Rc<Driver>,
-    group: u16,
+    /// The kernel's buffer group, or `None` on the epoll backend, where buffers are handed
+    /// out in user space from `free`.
+    group: Option<u16>,
+    free: std::cell::RefCell<Vec<u16>>,
     entries: NonNull<BufRingEntry>,
     entries_layout: Layout,
     buffers: NonNull<u8>,
@@ -80,7 +83,12 @@ impl BufRing {
         let (Some(entries), Some(buffers)) = (NonNull::new(entries), NonNull::new(buffers)) else {
             alloc::handle_alloc_error(entries_layout);
         };
-        let group = driver.register_buf_ring(entries.as_ptr() as u64, count);
+        let group = match &*driver {
+            Driver::Uring(ring) => ring
+                .register_buf_ring(entries.as_ptr() as u64, count)
+                .map(Some),
+            Driver::Epoll(_) => Ok(None),
+        };
         let group = match group {
             Ok(group) => group,
             Err(e) => {
@@ -95,6 +103,7 @@ impl BufRing {
         let inner = Inner {
             driver,
             group,
+            free: Default::default(),
             entries,
             entries_layout,
             buffers,
@@ -112,9 +121,16 @@ impl BufRing {
         })
     }
 
-    /// The buffer group id to name in ops.
-    pub fn group(&self) -> u16 {
+    /// The buffer group id to name in ops (`None` on the epoll backend).
+    pub fn group(&self) -> Option<u16> {
         self.inner.group
+    }
+
+    /// Takes a free buffer in user space (the epoll backend's stand-in for the kernel's
+    /// buffer selection): its id and a pointer to its `buf_len` bytes.
+    pub(crate) fn pop_free(&self) -> Option<(u16, *mut u8)> {
+        let bid = self.inner.free.borrow_mut().pop()?;
+        Some((bid, self.inner.buffer(bid)))
     }
 
     /// Size of each buffer.
@@ -152,7 +168,20 @@ impl BufRing {
 }
 
 impl Inner {
+    fn buffer(&self, bid: u16) -> *mut u8 {
+        // SAFETY: `bid < count`, so the buffer lies within the buffers allocation.
+        unsafe {
+            self.buffers
+                .as_ptr()
+                .add(usize::from(bid) * self.buf_len as usize)
+        }
+    }
+
     fn push(&self, bid: u16) {
+        if self.group.is_none() {
+            self.free.borrow_mut().push(bid);
+            return;
+        }
         let tail = self.tail.get();
         let index = usize::from(tail & (self.count - 1));
         // SAFETY: `index` is within the `count` entries we allocated; the kernel only reads
@@ -171,6 +200,9 @@ impl Inner {
     }
 
     fn publish(&self) {
+        if self.group.is_none() {
+            return;
+        }
         // SAFETY: the tail field lives inside the first entry of our allocation; the kernel
         // reads it with acquire ordering, so a release store publishes the entries above.
         unsafe {
@@ -185,8 +217,10 @@ impl Drop for Inner {
         // No op names the group any more (each holds an `Rc`), and the ring is still open
         // (we hold its driver), so once unregistered the kernel cannot touch this memory. If
         // unregistering fails, leak the memory rather than free it under the kernel.
-        if self.driver.unregister_buf_ring(self.group).is_err() {
-            return;
+        if let (Some(group), Driver::Uring(ring)) = (self.group, &*self.driver) {
+            if ring.unregister_buf_ring(group).is_err() {
+                return;
+            }
         }
         // SAFETY: allocated in `BufRing::new` with these layouts; the kernel no longer uses
         // them (see above) and no `ProvidedBuf` is left (each holds an `Rc`).

@@ -5,7 +5,7 @@
 //! completion (for a slot that was freed and reused) never reaches the wrong task.
 
 use std::collections::VecDeque;
-use std::task::Waker;
+use std::task::{Poll, Waker};
 
 use slab::Slab;
 
@@ -109,6 +109,42 @@ impl Slots {
     pub(crate) fn get_mut(&mut self, key: OpKey) -> Option<&mut Lifecycle> {
         match self.slab.get_mut(key.index as usize) {
             Some(slot) if slot.generation == key.generation => Some(&mut slot.lifecycle),
+            _ => None,
+        }
+    }
+
+    /// Collects a single-shot op's completion, or leaves `waker` for it. Returns the waker
+    /// this replaced, for the caller to drop once its borrow of the table is released.
+    pub(crate) fn poll(&mut self, key: OpKey, waker: &Waker) -> (Poll<Cqe>, Option<Waker>) {
+        let Some(lifecycle) = self.get_mut(key) else {
+            // Only after a shutdown whose drain completed the op and dropped its result.
+            let cancelled = Cqe {
+                result: -libc::ECANCELED,
+                flags: 0,
+            };
+            return (Poll::Ready(cancelled), None);
+        };
+        match lifecycle {
+            Lifecycle::Completed(_) => match self.remove(key) {
+                Some(Lifecycle::Completed(cqe)) => (Poll::Ready(cqe), None),
+                _ => unreachable!("slot was just seen completed"),
+            },
+            Lifecycle::Waiting(current) if current.will_wake(waker) => (Poll::Pending, None),
+            Lifecycle::Orphaned(_) | Lifecycle::Streaming(_) => {
+                unreachable!("only a single-shot op's future polls this way")
+            }
+            other => match std::mem::replace(other, Lifecycle::Waiting(waker.clone())) {
+                Lifecycle::Waiting(stale) => (Poll::Pending, Some(stale)),
+                _ => (Poll::Pending, None),
+            },
+        }
+    }
+
+    /// Completes a single-shot op; returns the waker to wake (after the borrow is released).
+    pub(crate) fn complete(&mut self, key: OpKey, cqe: Cqe) -> Option<Waker> {
+        let lifecycle = self.get_mut(key)?;
+        match std::mem::replace(lifecycle, Lifecycle::Completed(cqe)) {
+            Lifecycle::Waiting(waker) => Some(waker),
             _ => None,
         }
     }

@@ -17,11 +17,12 @@ use crate::op::Op;
 #[derive(Debug)]
 pub(crate) struct Unparker {
     eventfd: OwnedFd,
-    ring_fd: RawFd,
+    /// The target's ring, when it has one (the epoll backend has none).
+    ring_fd: Option<RawFd>,
 }
 
 impl Unparker {
-    pub(super) fn new(ring_fd: RawFd) -> io::Result<Self> {
+    pub(super) fn new(ring_fd: Option<RawFd>) -> io::Result<Self> {
         // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we now own.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -37,14 +38,17 @@ impl Unparker {
     }
 
     /// The target ring's fd, for `IORING_OP_MSG_RING`.
-    pub(crate) fn ring_fd(&self) -> RawFd {
+    pub(crate) fn ring_fd(&self) -> Option<RawFd> {
         self.ring_fd
     }
 
     /// Makes the target driver's pending `io_uring_enter` return.
     pub(crate) fn unpark(self: &Arc<Self>) {
         let by_message = crate::runtime::context::with_core(|core| {
-            core.driver.ring_fd() != self.ring_fd && Op::detach(MsgRing::new(self.clone())).is_ok()
+            let (Some(target), Some(own)) = (self.ring_fd, core.driver.ring_fd()) else {
+                return false; // a readiness backend on either side: no ring to message
+            };
+            target != own && Op::detach(MsgRing::new(self.clone())).is_ok()
         });
         if by_message != Some(true) {
             self.write_eventfd();

@@ -17,12 +17,14 @@
 //! A readiness-based driver can implement the same op structs: the struct already carries all
 //! the inputs of the syscall, and `complete` already maps a raw result to the user's output.
 
+mod fallback;
 pub mod fs;
 pub mod msg;
 pub(crate) mod msg_ring;
 pub mod multishot;
 pub mod net;
 pub mod openclose;
+pub mod path;
 pub mod poll;
 pub mod rw;
 pub mod timeout;
@@ -35,6 +37,8 @@ use std::task::{Context, Poll};
 
 use io_uring::squeue;
 
+pub use fallback::{Fallback, Interest};
+
 use crate::driver::{Cqe, Driver, OpKey};
 use crate::task::coop;
 
@@ -46,8 +50,8 @@ pub struct Completion {
     pub result: io::Result<u32>,
     /// The CQE flags (`IORING_CQE_F_*`).
     pub flags: u32,
-    /// Whether the kernel ran the op. False when it was never submitted (no runtime, the
-    /// runtime shutting down) or its result was known without asking the kernel.
+    /// Whether the op ran (in the ring, or as its readiness fallback). False when it never
+    /// started (no runtime, the runtime shutting down) or its result was known up front.
     pub from_kernel: bool,
 }
 
@@ -90,6 +94,12 @@ pub unsafe trait OpCode: 'static {
         None
     }
 
+    /// The readiness fallback (the epoll backend): perform the op now, without blocking, or
+    /// say what to wait for before trying again. Called again after each wait.
+    fn fallback(&mut self) -> Fallback {
+        Fallback::unsupported(std::any::type_name::<Self>())
+    }
+
     /// Called instead of [`complete`](OpCode::complete) when the awaiting future is gone.
     /// The default drops `self`; ops whose success creates a resource (an accepted socket, an
     /// opened file) override it to release that resource.
@@ -127,71 +137,98 @@ impl<T: OpCode> Orphan for T {
 pub struct Op<T: OpCode> {
     state: State,
     data: Option<T>,
+    /// The op's deadline, kept across readiness retries (epoll backend only).
+    deadline: Option<std::time::Instant>,
 }
 
 enum State {
-    /// In the driver's op table.
+    /// In the driver's op table (io_uring: in the kernel; epoll: waiting for readiness).
     Submitted(Rc<Driver>, OpKey),
-    /// Never submitted: the result is already known (taken when polled).
-    Immediate(Option<io::Result<u32>>),
+    /// Known without waiting: the result (taken when polled), and whether the op ran (its
+    /// readiness fallback did the work) rather than never starting.
+    Immediate(Option<io::Result<u32>>, bool),
 }
 
 impl<T: OpCode> Op<T> {
-    /// Submits `data` to the current thread's ring.
+    /// Submits `data` to the current thread's driver.
     ///
     /// When that is impossible (no coring runtime on this thread, or it is shutting down) the
     /// op completes at once with the error, still handing back its resources.
-    pub fn submit(mut data: T) -> Self {
-        let state = match data.short_circuit() {
-            Some(result) => State::Immediate(Some(Ok(result))),
-            None => match crate::runtime::context::driver().and_then(|driver| {
-                let key = driver.submit(data.sqe())?;
-                Ok((driver, key))
-            }) {
-                Ok((driver, key)) => State::Submitted(driver, key),
-                Err(e) => State::Immediate(Some(Err(e))),
-            },
+    pub fn submit(data: T) -> Self {
+        Self::start(data, None)
+    }
+
+    /// Submits `data` with a deadline: if the op has not completed `timeout` from now, it is
+    /// cancelled and completes with `ECANCELED`. On io_uring this is an
+    /// `IORING_OP_LINK_TIMEOUT` linked to the op, so exactly one of the two happens, decided
+    /// by the kernel: an op that completed (say, a `recv` that got data) is never reported as
+    /// timed out.
+    pub fn submit_with_timeout(data: T, timeout: std::time::Duration) -> Self {
+        Self::start(data, Some(timeout))
+    }
+
+    fn start(mut data: T, timeout: Option<std::time::Duration>) -> Self {
+        if let Some(result) = data.short_circuit() {
+            return Op::immediate(data, Ok(result), false);
+        }
+        let driver = match crate::runtime::context::driver() {
+            Ok(driver) => driver,
+            Err(e) => return Op::immediate(data, Err(e), false),
         };
-        Op {
-            state,
-            data: Some(data),
+        let mut deadline = None;
+        let submitted = match &*driver {
+            Driver::Uring(ring) => match timeout {
+                None => ring.submit(data.sqe()),
+                Some(timeout) => {
+                    let mut link = timeout::LinkTimeout::new(timeout);
+                    let link_entry = link.sqe();
+                    ring.submit_linked(data.sqe(), link_entry, Box::new(link))
+                }
+            },
+            Driver::Epoll(epoll) if !epoll.accepts_ops() => Err(crate::driver::shutting_down()),
+            Driver::Epoll(epoll) => {
+                deadline = timeout.map(|t| std::time::Instant::now() + t);
+                match fallback::attempt(epoll, &mut data, deadline) {
+                    Ok(fallback::Attempt::Done(result, _)) => {
+                        return Op::immediate(data, result, true)
+                    }
+                    Ok(fallback::Attempt::Waiting(key)) => Ok(key),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match submitted {
+            Ok(key) => Op {
+                state: State::Submitted(driver, key),
+                data: Some(data),
+                deadline,
+            },
+            Err(e) => Op::immediate(data, Err(e), false),
         }
     }
 
-    /// Submits `data` linked to an `IORING_OP_LINK_TIMEOUT` of `timeout`: if the op has not
-    /// completed by then, the kernel cancels it and it completes with `ECANCELED`. Exactly
-    /// one of the two happens, decided by the kernel: an op that completed (say, a `recv`
-    /// that got data) is never reported as timed out.
-    pub fn submit_with_timeout(mut data: T, timeout: std::time::Duration) -> Self {
-        let state = match data.short_circuit() {
-            Some(result) => State::Immediate(Some(Ok(result))),
-            None => match crate::runtime::context::driver().and_then(|driver| {
-                let mut link = timeout::LinkTimeout::new(timeout);
-                let link_entry = link.sqe();
-                let key = driver.submit_linked(data.sqe(), link_entry, Box::new(link))?;
-                Ok((driver, key))
-            }) {
-                Ok((driver, key)) => State::Submitted(driver, key),
-                Err(e) => State::Immediate(Some(Err(e))),
-            },
-        };
+    fn immediate(data: T, result: io::Result<u32>, ran: bool) -> Self {
         Op {
-            state,
+            state: State::Immediate(Some(result), ran),
             data: Some(data),
+            deadline: None,
         }
     }
 
     /// Submits `data` and forgets about it: the driver completes it as an orphan.
     ///
     /// Used for fire-and-forget work such as closing a descriptor on drop. Gives `data` back
-    /// when there is no running ring to submit it to.
+    /// when there is no running io_uring to submit it to.
     pub fn detach(mut data: T) -> Result<(), T> {
         let driver = match crate::runtime::context::driver() {
             Ok(driver) if driver.accepts_ops() => driver,
             _ => return Err(data),
         };
+        let Driver::Uring(ring) = &*driver else {
+            return Err(data);
+        };
         let entry = data.sqe();
-        driver.submit_orphan(entry, Box::new(data));
+        ring.submit_orphan(entry, Box::new(data));
         Ok(())
     }
 }
@@ -207,14 +244,24 @@ impl<T: OpCode> Future for Op<T> {
         let completion = match &mut this.state {
             State::Submitted(driver, key) => {
                 std::task::ready!(coop::poll_proceed(cx));
-                Completion::from(std::task::ready!(driver.poll_op(*key, cx)))
+                let cqe = std::task::ready!(driver.poll_op(*key, cx));
+                match &**driver {
+                    Driver::Uring(_) => Completion::from(cqe),
+                    Driver::Epoll(epoll) => {
+                        let data = this.data.as_mut().expect("data lives until completion");
+                        match fallback::resume(epoll, key, data, cqe, this.deadline, cx) {
+                            Poll::Ready(completion) => completion,
+                            Poll::Pending => return Poll::Pending,
+                        }
+                    }
+                }
             }
-            State::Immediate(result) => Completion {
+            State::Immediate(result, ran) => Completion {
                 result: result
                     .take()
                     .unwrap_or_else(|| Err(io::Error::other("coring: op polled after completion"))),
                 flags: 0,
-                from_kernel: false,
+                from_kernel: *ran,
             },
         };
         let data = this
@@ -228,7 +275,14 @@ impl<T: OpCode> Future for Op<T> {
 impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
         if let (Some(data), State::Submitted(driver, key)) = (self.data.take(), &self.state) {
-            driver.drop_op(*key, Box::new(data));
+            match &**driver {
+                Driver::Uring(ring) => ring.drop_op(*key, Box::new(data)),
+                // Nothing of the op is in the kernel: forget the wait, drop the data.
+                Driver::Epoll(epoll) => {
+                    epoll.drop_op(*key);
+                    drop(data);
+                }
+            }
         }
     }
 }

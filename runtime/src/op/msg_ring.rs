@@ -23,7 +23,13 @@ unsafe impl OpCode for MsgRing {
     type Output = ();
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::MsgRingData::new(types::Fd(self.target.ring_fd()), 0, TOKEN_MESSAGE, None).build()
+        opcode::MsgRingData::new(
+            types::Fd(self.target.ring_fd().unwrap_or(-1)),
+            0,
+            TOKEN_MESSAGE,
+            None,
+        )
+        .build()
     }
 
     fn complete(self, _completion: Completion) {}

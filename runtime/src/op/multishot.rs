@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use io_uring::squeue;
 
-use super::{Completion, Orphan};
+use super::{Completion, Fallback, Orphan};
 use crate::driver::{Cqe, Driver, OpKey};
 use crate::task::coop;
 
@@ -38,6 +38,12 @@ pub unsafe trait MultishotCode: 'static {
     fn discard(&mut self, completion: Completion) {
         let _ = completion;
     }
+
+    /// The readiness fallback (epoll backend): produce the next completion without
+    /// blocking, or say what to wait for. See [`OpCode::fallback`](super::OpCode::fallback).
+    fn fallback(&mut self) -> Fallback {
+        Fallback::unsupported(std::any::type_name::<Self>())
+    }
 }
 
 /// The op struct of a dropped stream, kept until the kernel's last completion.
@@ -56,43 +62,39 @@ impl<T: MultishotCode> Orphan for Discarding<T> {
 /// A stream of a multishot op's completions.
 #[must_use = "streams do nothing unless polled; dropping it cancels the op"]
 pub struct MultishotOp<T: MultishotCode> {
-    state: Option<(Rc<Driver>, OpKey)>,
-    error: Option<io::Error>,
+    state: State,
     data: Option<T>,
 }
 
+enum State {
+    /// io_uring: the op's slot.
+    Ring(Rc<Driver>, OpKey),
+    /// epoll: the op runs its syscall on each poll; the key of its current wait, if any.
+    Readiness(Rc<Driver>, Option<OpKey>),
+    /// Could not start: the error, yielded once.
+    Failed(Option<io::Error>),
+    /// The last completion was taken.
+    Ended,
+}
+
 impl<T: MultishotCode> MultishotOp<T> {
-    /// Submits `data` to the current thread's ring. If that is impossible, the stream yields
-    /// the error as its one item.
+    /// Submits `data` to the current thread's driver. If that is impossible, the stream
+    /// yields the error as its one item.
     pub fn submit(mut data: T) -> Self {
-        match crate::runtime::context::driver().and_then(|driver| {
-            let key = driver.submit_multishot(data.sqe())?;
-            Ok((driver, key))
-        }) {
-            Ok(submitted) => MultishotOp {
-                state: Some(submitted),
-                error: None,
-                data: Some(data),
+        let state = match crate::runtime::context::driver() {
+            Err(e) => State::Failed(Some(e)),
+            Ok(driver) => match &*driver {
+                Driver::Uring(ring) => match ring.submit_multishot(data.sqe()) {
+                    Ok(key) => State::Ring(driver, key),
+                    Err(e) => State::Failed(Some(e)),
+                },
+                Driver::Epoll(_) => State::Readiness(driver, None),
             },
-            Err(e) => MultishotOp {
-                state: None,
-                error: Some(e),
-                data: Some(data),
-            },
+        };
+        MultishotOp {
+            state,
+            data: Some(data),
         }
-    }
-
-    /// The submission error, if the op never reached a ring.
-    pub fn take_error(&mut self) -> Option<io::Error> {
-        self.error.take()
-    }
-
-    /// The op struct back, once the stream has ended.
-    pub fn into_inner(mut self) -> Option<T> {
-        if self.state.is_some() {
-            return None;
-        }
-        self.data.take()
     }
 }
 
@@ -103,24 +105,63 @@ impl<T: MultishotCode> Stream for MultishotOp<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if let Some(e) = this.error.take() {
-            return Poll::Ready(Some(Err(e)));
-        }
-        let Some((driver, key)) = &this.state else {
-            return Poll::Ready(None);
-        };
-        std::task::ready!(coop::poll_proceed(cx));
-        match std::task::ready!(driver.poll_stream(*key, cx)) {
-            Some(cqe) => {
-                if !io_uring::cqueue::more(cqe.flags) {
-                    this.state = None; // the slot is gone with its last completion
-                }
-                let data = this.data.as_mut().expect("data lives with the stream");
-                Poll::Ready(Some(Ok(data.next(Completion::from(cqe)))))
+        let data = this.data.as_mut().expect("data lives with the stream");
+        match &mut this.state {
+            State::Failed(e) => {
+                let e = e.take();
+                this.state = State::Ended;
+                Poll::Ready(e.map(Err))
             }
-            None => {
-                this.state = None;
-                Poll::Ready(None)
+            State::Ended => Poll::Ready(None),
+            State::Ring(driver, key) => {
+                let Driver::Uring(ring) = &**driver else {
+                    unreachable!("a ring op lives on a ring")
+                };
+                std::task::ready!(coop::poll_proceed(cx));
+                match std::task::ready!(ring.poll_stream(*key, cx)) {
+                    Some(cqe) => {
+                        if !io_uring::cqueue::more(cqe.flags) {
+                            this.state = State::Ended; // the slot went with its last completion
+                        }
+                        Poll::Ready(Some(Ok(data.next(Completion::from(cqe)))))
+                    }
+                    None => {
+                        this.state = State::Ended;
+                        Poll::Ready(None)
+                    }
+                }
+            }
+            State::Readiness(driver, waiting) => {
+                let Driver::Epoll(epoll) = &**driver else {
+                    unreachable!("a readiness op lives on epoll")
+                };
+                std::task::ready!(coop::poll_proceed(cx));
+                loop {
+                    if let Some(key) = *waiting {
+                        std::task::ready!(epoll.poll_op(key, cx));
+                        *waiting = None;
+                    }
+                    match data.fallback() {
+                        Fallback::Done(result, flags) => {
+                            let completion = Completion {
+                                result,
+                                flags,
+                                from_kernel: true,
+                            };
+                            return Poll::Ready(Some(Ok(data.next(completion))));
+                        }
+                        Fallback::Wait(fd, interest) => {
+                            match epoll.wait(Some((fd, interest)), None) {
+                                Ok(key) => *waiting = Some(key),
+                                Err(e) => return Poll::Ready(Some(Err(e))),
+                            }
+                        }
+                        Fallback::Until(at) => match epoll.wait(None, Some((at, 0))) {
+                            Ok(key) => *waiting = Some(key),
+                            Err(e) => return Poll::Ready(Some(Err(e))),
+                        },
+                    }
+                }
             }
         }
     }
@@ -128,8 +169,18 @@ impl<T: MultishotCode> Stream for MultishotOp<T> {
 
 impl<T: MultishotCode> Drop for MultishotOp<T> {
     fn drop(&mut self) {
-        if let (Some((driver, key)), Some(data)) = (self.state.take(), self.data.take()) {
-            driver.drop_stream(key, Box::new(Discarding(data)));
+        match std::mem::replace(&mut self.state, State::Ended) {
+            State::Ring(driver, key) => {
+                if let (Driver::Uring(ring), Some(data)) = (&*driver, self.data.take()) {
+                    ring.drop_stream(key, Box::new(Discarding(data)));
+                }
+            }
+            State::Readiness(driver, Some(key)) => {
+                if let Driver::Epoll(epoll) = &*driver {
+                    epoll.drop_op(key);
+                }
+            }
+            _ => {}
         }
     }
 }

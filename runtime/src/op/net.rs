@@ -9,7 +9,7 @@ use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types};
 
-use super::{clamp_len, BufResult, Completion, OpCode};
+use super::{clamp_len, BufResult, Completion, Fallback, Interest, OpCode};
 use crate::buf::{BufRing, IoBuf, IoBufMut, ProvidedBuf};
 
 /// A socket address in the kernel's layout, on the heap so the kernel can read or fill it.
@@ -149,6 +149,17 @@ unsafe impl OpCode for Accept {
             .build()
     }
 
+    fn fallback(&mut self) -> Fallback {
+        if !super::rw::ready_now(self.fd, libc::POLLIN) {
+            return Fallback::Wait(self.fd, Interest::Readable);
+        }
+        let (addr, len) = self.addr.as_mut_ptrs();
+        // SAFETY: the sockaddr storage and its length are the op's boxed memory.
+        let ret =
+            unsafe { libc::accept4(self.fd, addr, len, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) };
+        Fallback::from_syscall(ret as isize, self.fd, Interest::Readable)
+    }
+
     fn complete(self, completion: Completion) -> Self::Output {
         completion.result.map(|fd| (fd as RawFd, self.addr))
     }
@@ -189,6 +200,17 @@ unsafe impl super::multishot::MultishotCode for AcceptMulti {
         completion.result.map(|fd| fd as RawFd)
     }
 
+    fn fallback(&mut self) -> Fallback {
+        if !super::rw::ready_now(self.fd, libc::POLLIN) {
+            return Fallback::Wait(self.fd, Interest::Readable);
+        }
+        let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+        // SAFETY: accept4 with null address pointers.
+        let ret =
+            unsafe { libc::accept4(self.fd, std::ptr::null_mut(), std::ptr::null_mut(), flags) };
+        Fallback::from_syscall(ret as isize, self.fd, Interest::Readable)
+    }
+
     fn discard(&mut self, completion: Completion) {
         // A connection nobody will take: close it rather than leak it.
         if let Ok(fd) = completion.result {
@@ -217,7 +239,11 @@ unsafe impl super::multishot::MultishotCode for RecvMulti {
     type Item = io::Result<Option<ProvidedBuf>>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::RecvMulti::new(types::Fd(self.fd), self.ring.group()).build()
+        let group = self
+            .ring
+            .group()
+            .expect("an io_uring op uses a registered buffer ring");
+        opcode::RecvMulti::new(types::Fd(self.fd), group).build()
     }
 
     fn next(&mut self, completion: Completion) -> Self::Item {
@@ -236,10 +262,45 @@ unsafe impl super::multishot::MultishotCode for RecvMulti {
         }
     }
 
+    fn fallback(&mut self) -> Fallback {
+        let Some((bid, ptr)) = self.ring.pop_free() else {
+            return Fallback::Done(Err(io::Error::from_raw_os_error(libc::ENOBUFS)), 0);
+        };
+        let len = self.ring.buf_len() as usize;
+        // SAFETY: buffer `bid` was free, so nothing else reads or writes its `len` bytes.
+        let ret = unsafe { libc::recv(self.fd, ptr.cast(), len, libc::MSG_DONTWAIT) };
+        match Fallback::from_syscall(ret, self.fd, Interest::Readable) {
+            Fallback::Done(Ok(n), _) if n > 0 => Fallback::Done(
+                Ok(n),
+                IORING_CQE_F_BUFFER | (u32::from(bid) << IORING_CQE_BUFFER_SHIFT),
+            ),
+            other => {
+                // End of stream, an error or nothing yet: the buffer goes back unused.
+                // SAFETY: `bid` came from this ring's free list and was not handed out.
+                unsafe { self.ring.recycle(bid) };
+                other
+            }
+        }
+    }
+
     fn discard(&mut self, completion: Completion) {
         if let Some(bid) = io_uring::cqueue::buffer_select(completion.flags) {
             // SAFETY: the kernel handed out `bid` from our ring; nobody took it.
             unsafe { self.ring.recycle(bid) };
+        }
+    }
+}
+
+const IORING_CQE_F_BUFFER: u32 = 1;
+const IORING_CQE_BUFFER_SHIFT: u32 = 16;
+
+/// Puts `fd` in non-blocking mode (readiness fallback only: io_uring needs blocking fds).
+pub(crate) fn set_nonblocking(fd: RawFd) {
+    // SAFETY: F_GETFL/F_SETFL on a descriptor; no pointers.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 && flags & libc::O_NONBLOCK == 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
         }
     }
 }
@@ -254,20 +315,23 @@ pub(crate) fn close_now(fd: RawFd) {
 pub struct Connect {
     fd: RawFd,
     addr: SockAddr,
+    /// Readiness fallback: the non-blocking connect is under way.
+    in_progress: bool,
 }
 
 impl Connect {
     /// Connects socket `fd` to `addr`.
     pub fn new(fd: RawFd, addr: SocketAddr) -> Self {
-        Connect {
-            fd,
-            addr: SockAddr::from_std(addr),
-        }
+        Connect::with_addr(fd, SockAddr::from_std(addr))
     }
 
     /// Connects socket `fd` to an address of any family (a Unix path, say).
     pub fn with_addr(fd: RawFd, addr: SockAddr) -> Self {
-        Connect { fd, addr }
+        Connect {
+            fd,
+            addr,
+            in_progress: false,
+        }
     }
 }
 
@@ -277,6 +341,39 @@ unsafe impl OpCode for Connect {
 
     fn sqe(&mut self) -> squeue::Entry {
         opcode::Connect::new(types::Fd(self.fd), self.addr.as_ptr(), self.addr.len()).build()
+    }
+
+    fn fallback(&mut self) -> Fallback {
+        let fd = self.fd;
+        if self.in_progress {
+            let mut error: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: SO_ERROR writes one c_int into our local.
+            let ret = unsafe {
+                libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_ERROR,
+                    (&mut error as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            if ret < 0 {
+                return Fallback::done(-1);
+            }
+            return match error {
+                0 => Fallback::Done(Ok(0), 0),
+                e => Fallback::Done(Err(io::Error::from_raw_os_error(e)), 0),
+            };
+        }
+        set_nonblocking(fd);
+        // SAFETY: the sockaddr is the op's boxed memory.
+        let ret = unsafe { libc::connect(fd, self.addr.as_ptr(), self.addr.len()) };
+        if ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINPROGRESS) {
+            self.in_progress = true;
+            return Fallback::Wait(fd, Interest::Writable);
+        }
+        Fallback::done(ret as isize)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
@@ -311,6 +408,13 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
         opcode::Recv::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len).build()
     }
 
+    fn fallback(&mut self) -> Fallback {
+        let (ptr, len) = (self.buf.stable_mut_ptr().cast(), self.buf.bytes_total());
+        // SAFETY: the buffer's stable memory, writable for `len` bytes.
+        let ret = unsafe { libc::recv(self.fd, ptr, len, libc::MSG_DONTWAIT) };
+        Fallback::from_syscall(ret, self.fd, Interest::Readable)
+    }
+
     fn complete(mut self, completion: Completion) -> Self::Output {
         let result = completion.result.map(|n| {
             // SAFETY: the kernel initialized the first `n` bytes.
@@ -343,6 +447,14 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
         opcode::Send::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
+    }
+
+    fn fallback(&mut self) -> Fallback {
+        let (ptr, len) = (self.buf.stable_ptr().cast(), self.buf.bytes_init());
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        // SAFETY: the buffer's stable memory, with `len` initialized bytes.
+        let ret = unsafe { libc::send(self.fd, ptr, len, flags) };
+        Fallback::from_syscall(ret, self.fd, Interest::Writable)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
@@ -386,6 +498,15 @@ unsafe impl<B: IoBuf> OpCode for SendVectored<B> {
             .build()
     }
 
+    fn fallback(&mut self) -> Fallback {
+        self.msg.msg_iov = self.iovecs.as_mut_ptr();
+        self.msg.msg_iovlen = self.iovecs.len();
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        // SAFETY: the msghdr and iovecs are the op's heap memory, describing its buffers.
+        let ret = unsafe { libc::sendmsg(self.fd, &*self.msg, flags) };
+        Fallback::from_syscall(ret, self.fd, Interest::Writable)
+    }
+
     fn complete(self, completion: Completion) -> Self::Output {
         (completion.result.map(|n| n as usize), self.bufs)
     }
@@ -415,6 +536,11 @@ unsafe impl OpCode for Shutdown {
 
     fn sqe(&mut self) -> squeue::Entry {
         opcode::Shutdown::new(types::Fd(self.fd), self.how).build()
+    }
+
+    fn fallback(&mut self) -> Fallback {
+        // SAFETY: no pointers.
+        Fallback::done(unsafe { libc::shutdown(self.fd, self.how) } as isize)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use io_uring::{opcode, squeue, types};
 
-use super::{Completion, OpCode};
+use super::{Completion, Fallback, OpCode};
 
 /// `IORING_OP_OPENAT` relative to the current directory; the new fd is `O_CLOEXEC`.
 pub struct OpenAt {
@@ -47,6 +47,12 @@ unsafe impl OpCode for OpenAt {
             .flags(self.flags)
             .mode(self.mode)
             .build()
+    }
+
+    fn fallback(&mut self) -> Fallback {
+        // SAFETY: the path is the op's NUL-terminated C string.
+        let ret = unsafe { libc::open(self.path.as_ptr(), self.flags, self.mode as libc::c_uint) };
+        Fallback::done(ret as isize)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
@@ -89,6 +95,11 @@ unsafe impl OpCode for Close {
 
     fn sqe(&mut self) -> squeue::Entry {
         opcode::Close::new(types::Fd(self.fd)).build()
+    }
+
+    fn fallback(&mut self) -> Fallback {
+        // SAFETY: the op owns `fd`; closed once, here.
+        Fallback::done(unsafe { libc::close(self.fd) } as isize)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {

@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types};
 
-use super::{Completion, OpCode};
+use super::{Completion, Fallback, Interest, OpCode};
 
 /// One-shot `IORING_OP_POLL_ADD`: completes with the ready `poll(2)` events.
 pub struct PollAdd {
@@ -29,6 +29,25 @@ unsafe impl OpCode for PollAdd {
 
     fn sqe(&mut self) -> squeue::Entry {
         opcode::PollAdd::new(types::Fd(self.fd), self.events).build()
+    }
+
+    fn fallback(&mut self) -> Fallback {
+        let mut pfd = libc::pollfd {
+            fd: self.fd,
+            events: self.events as libc::c_short,
+            revents: 0,
+        };
+        // SAFETY: one pollfd on our stack, zero timeout.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if n > 0 {
+            return Fallback::Done(Ok(pfd.revents as u16 as u32), 0);
+        }
+        let interest = if self.events & libc::POLLOUT as u32 != 0 {
+            Interest::Writable
+        } else {
+            Interest::Readable
+        };
+        Fallback::Wait(self.fd, interest)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {

@@ -1,11 +1,12 @@
 //! Read and write on any descriptor, at an offset or at the current position
 //! (`IORING_OP_READ`, `IORING_OP_WRITE`, `IORING_OP_READV`, `IORING_OP_WRITEV`).
 
+use std::io;
 use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types};
 
-use super::{clamp_len, BufResult, Completion, OpCode};
+use super::{clamp_len, BufResult, Completion, Fallback, Interest, OpCode};
 use crate::buf::{IoBuf, IoBufMut};
 
 /// Offset meaning "the file's current position" (pipes, sockets, terminals).
@@ -41,6 +42,23 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
             .build()
     }
 
+    fn fallback(&mut self) -> Fallback {
+        let (fd, len) = (self.fd, self.buf.bytes_total());
+        let ptr = self.buf.stable_mut_ptr().cast();
+        if self.offset != CURRENT_POSITION {
+            // SAFETY: `ptr` is the buffer's stable memory, writable for `len` bytes.
+            let ret = unsafe { libc::pread(fd, ptr, len, self.offset as libc::off_t) };
+            if !is_unseekable(ret) {
+                return Fallback::done(ret);
+            }
+        }
+        if !ready_now(fd, libc::POLLIN) {
+            return Fallback::Wait(fd, Interest::Readable);
+        }
+        // SAFETY: `ptr` is the buffer's stable memory, writable for `len` bytes.
+        Fallback::from_syscall(unsafe { libc::read(fd, ptr, len) }, fd, Interest::Readable)
+    }
+
     fn complete(mut self, completion: Completion) -> Self::Output {
         let result = completion.result.map(|n| {
             // SAFETY: the kernel initialized the first `n` bytes.
@@ -74,6 +92,23 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
         opcode::Write::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
             .offset(self.offset)
             .build()
+    }
+
+    fn fallback(&mut self) -> Fallback {
+        let (fd, len) = (self.fd, self.buf.bytes_init());
+        let ptr = self.buf.stable_ptr().cast();
+        if self.offset != CURRENT_POSITION {
+            // SAFETY: `ptr` is the buffer's stable memory, with `len` initialized bytes.
+            let ret = unsafe { libc::pwrite(fd, ptr, len, self.offset as libc::off_t) };
+            if !is_unseekable(ret) {
+                return Fallback::done(ret);
+            }
+        }
+        if !ready_now(fd, libc::POLLOUT) {
+            return Fallback::Wait(fd, Interest::Writable);
+        }
+        // SAFETY: `ptr` is the buffer's stable memory, with `len` initialized bytes.
+        Fallback::from_syscall(unsafe { libc::write(fd, ptr, len) }, fd, Interest::Writable)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
@@ -123,6 +158,30 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
             .build()
     }
 
+    fn fallback(&mut self) -> Fallback {
+        let (fd, iov, count) = (
+            self.fd,
+            self.iovecs.as_ptr(),
+            self.iovecs.len() as libc::c_int,
+        );
+        if self.offset != CURRENT_POSITION {
+            // SAFETY: the iovecs describe the op's buffers, valid while the op lives.
+            let ret = unsafe { libc::pwritev(fd, iov, count, self.offset as libc::off_t) };
+            if !is_unseekable(ret) {
+                return Fallback::done(ret);
+            }
+        }
+        if !ready_now(fd, libc::POLLOUT) {
+            return Fallback::Wait(fd, Interest::Writable);
+        }
+        // SAFETY: the iovecs describe the op's buffers, valid while the op lives.
+        Fallback::from_syscall(
+            unsafe { libc::writev(fd, iov, count) },
+            fd,
+            Interest::Writable,
+        )
+    }
+
     fn complete(self, completion: Completion) -> Self::Output {
         (completion.result.map(|n| n as usize), self.bufs)
     }
@@ -166,6 +225,30 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
             .build()
     }
 
+    fn fallback(&mut self) -> Fallback {
+        let (fd, iov, count) = (
+            self.fd,
+            self.iovecs.as_ptr(),
+            self.iovecs.len() as libc::c_int,
+        );
+        if self.offset != CURRENT_POSITION {
+            // SAFETY: the iovecs describe the op's buffers, writable while the op lives.
+            let ret = unsafe { libc::preadv(fd, iov, count, self.offset as libc::off_t) };
+            if !is_unseekable(ret) {
+                return Fallback::done(ret);
+            }
+        }
+        if !ready_now(fd, libc::POLLIN) {
+            return Fallback::Wait(fd, Interest::Readable);
+        }
+        // SAFETY: the iovecs describe the op's buffers, writable while the op lives.
+        Fallback::from_syscall(
+            unsafe { libc::readv(fd, iov, count) },
+            fd,
+            Interest::Readable,
+        )
+    }
+
     fn complete(mut self, completion: Completion) -> Self::Output {
         let result = completion.result.map(|n| {
             let mut left = n as usize;
@@ -179,4 +262,23 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
         });
         (result, self.bufs)
     }
+}
+
+/// Whether a positional call failed because the descriptor is a stream (pipe, FIFO, socket,
+/// terminal). io_uring ignores the offset there; the fallback then uses the stream path.
+fn is_unseekable(ret: isize) -> bool {
+    ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESPIPE)
+}
+
+/// Whether `fd` is ready for `events` right now (`poll(2)` with a zero timeout): streams are
+/// only read or written once ready, so the call cannot block. Regular files are always ready.
+pub(crate) fn ready_now(fd: RawFd, events: libc::c_short) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one pollfd on our stack, zero timeout.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n != 0 // an error (n < 0) lets the syscall itself report it
 }

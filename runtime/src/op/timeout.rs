@@ -1,15 +1,19 @@
 //! Timers (`IORING_OP_TIMEOUT`).
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types};
 
-use super::{Completion, OpCode};
+use super::{Completion, Fallback, OpCode};
 
 /// `IORING_OP_TIMEOUT` with no completion count: fires once `duration` has passed.
 pub struct Timeout {
     timespec: Box<types::Timespec>,
+    timespec_secs: u64,
+    timespec_nanos: u32,
+    /// Readiness fallback: when the timer fires.
+    deadline: Option<Instant>,
 }
 
 impl Timeout {
@@ -17,6 +21,9 @@ impl Timeout {
     pub fn new(duration: Duration) -> Self {
         Timeout {
             timespec: Box::new(types::Timespec::from(duration)),
+            timespec_secs: duration.as_secs(),
+            timespec_nanos: duration.subsec_nanos(),
+            deadline: None,
         }
     }
 }
@@ -27,6 +34,16 @@ unsafe impl OpCode for Timeout {
 
     fn sqe(&mut self) -> squeue::Entry {
         opcode::Timeout::new(&*self.timespec).build()
+    }
+
+    fn fallback(&mut self) -> Fallback {
+        let deadline = *self.deadline.get_or_insert_with(|| {
+            Instant::now() + Duration::new(self.timespec_secs, self.timespec_nanos)
+        });
+        if Instant::now() >= deadline {
+            return Fallback::Done(Err(io::Error::from_raw_os_error(libc::ETIME)), 0);
+        }
+        Fallback::Until(deadline)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::worker::{start_workers, Workers};
 use super::{Core, Runtime};
-use crate::driver::RingConfig;
+use crate::driver::{DriverPolicy, RingConfig};
 
 /// Configures a [`Runtime`].
 ///
@@ -18,6 +18,7 @@ pub struct Builder {
     pub(crate) config: RingConfig,
     pub(crate) worker_threads: usize,
     pub(crate) pin_cores: bool,
+    pub(crate) driver: DriverPolicy,
 }
 
 impl Default for Builder {
@@ -38,6 +39,7 @@ impl Builder {
             },
             worker_threads: 1,
             pin_cores: false,
+            driver: DriverPolicy::from_env().unwrap_or_default(),
         }
     }
 
@@ -80,13 +82,35 @@ impl Builder {
         self
     }
 
+    /// Which backend to run on: io_uring only, `Auto` (the default: io_uring when the kernel
+    /// allows it, else the epoll fallback) or epoll forced. The default can be set with the
+    /// `CORING_DRIVER` environment variable (`auto`, `io_uring`, `epoll`).
+    ///
+    /// ```
+    /// use coring::runtime::{DriverKind, DriverPolicy, Runtime};
+    ///
+    /// let rt = Runtime::builder().driver(DriverPolicy::Epoll).build()?;
+    /// assert_eq!(rt.driver_kind(), DriverKind::Epoll);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn driver(mut self, policy: DriverPolicy) -> Self {
+        self.driver = policy;
+        self
+    }
+
     /// Creates the runtime (and starts the other workers).
     pub fn build(self) -> io::Result<Runtime> {
+        if self.config.entries == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "coring: ring entries must be at least 1",
+            ));
+        }
         let workers = Workers::new(self.worker_threads);
         if self.pin_cores {
             super::worker::pin_to_cpu(0);
         }
-        let core = Core::new(&self.config, 0, workers.clone())?;
+        let core = Core::new(&self.config, self.driver, 0, workers.clone())?;
         let threads = start_workers(&self, &workers, core.scheduler.remote().clone())?;
         Ok(Runtime { core, threads })
     }

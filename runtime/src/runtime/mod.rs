@@ -30,7 +30,7 @@ use std::time::Instant;
 pub use builder::Builder;
 pub use worker::{spawn_on, worker_index, ShutdownHandle};
 
-use crate::driver::{Driver, Metrics, RingConfig, RingFlags};
+use crate::driver::{Driver, DriverKind, DriverPolicy, Metrics, RingConfig, RingFlags};
 use crate::task::scheduler::Scheduler;
 use crate::task::waker::{Remote, TaskId, TaskWaker};
 use crate::task::{coop, JoinError};
@@ -47,11 +47,18 @@ pub(crate) struct Core {
     pub(crate) timers: Rc<TimerQueue>,
     pub(crate) worker: usize,
     pub(crate) workers: Arc<Workers>,
+    fallback_reason: Option<String>,
 }
 
 impl Core {
-    fn new(config: &RingConfig, worker: usize, workers: Arc<Workers>) -> io::Result<Core> {
-        let driver = Rc::new(Driver::new(config)?);
+    fn new(
+        config: &RingConfig,
+        policy: DriverPolicy,
+        worker: usize,
+        workers: Arc<Workers>,
+    ) -> io::Result<Core> {
+        let (driver, fallback_reason) = Driver::new(config, policy)?;
+        let driver = Rc::new(driver);
         let remote = Arc::new(Remote::new(driver.unparker()));
         Ok(Core {
             driver,
@@ -59,6 +66,7 @@ impl Core {
             timers: Rc::default(),
             worker,
             workers,
+            fallback_reason,
         })
     }
 
@@ -212,6 +220,16 @@ impl Runtime {
     /// A handle that cancels every task on every worker, from any thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle::new(self.core.workers.clone())
+    }
+
+    /// The backend this runtime runs on.
+    pub fn driver_kind(&self) -> DriverKind {
+        self.core.driver.kind()
+    }
+
+    /// Why io_uring was not used, when the `Auto` policy fell back to epoll.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.core.fallback_reason.as_deref()
     }
 
     /// Counters of this thread's ring.

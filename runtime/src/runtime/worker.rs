@@ -82,6 +82,7 @@ pub(crate) fn start_workers(
     for index in 1..workers.len() {
         let stop = Shared::<()>::new();
         let config = builder.config.clone();
+        let policy = builder.driver;
         let pin = builder.pin_cores;
         let (workers, ready, stopped) = (workers.clone(), ready_tx.clone(), stop.clone());
         let spawned = thread::Builder::new()
@@ -90,7 +91,7 @@ pub(crate) fn start_workers(
                 if pin {
                     pin_to_cpu(index);
                 }
-                let core = match Core::new(&config, index, workers) {
+                let core = match Core::new(&config, policy, index, workers) {
                     Ok(core) => core,
                     Err(e) => {
                         let _ = ready.send((index, Err(e)));

@@ -1,0 +1,373 @@
+//! Whole-file and path functions, as `std::fs` and `tokio::fs` have them: [`read`],
+//! [`read_to_string`], [`write`], [`copy`], [`rename`], [`remove_file`], [`hard_link`],
+//! [`symlink`], [`metadata`], [`symlink_metadata`], [`try_exists`], [`canonicalize`],
+//! [`read_link`], [`set_permissions`].
+//!
+//! Each uses the ring where the kernel has an op (`OPENAT`, `READ`, `WRITE`, `STATX`,
+//! `RENAMEAT`, `UNLINKAT`, `LINKAT`, `SYMLINKAT`) and the blocking pool where it has none
+//! (`realpath`, `readlink`, `chmod`) or where [`kernel_supports`] says this kernel lacks the op.
+//! The probe runs once per process; see there.
+//!
+//! [`kernel_supports`]: coring_runtime::op::fs::kernel_supports
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use coring_runtime::buf::IoBuf;
+use coring_runtime::op::path::{LinkAt, RenameAt, StatxAt, SymlinkAt, UnlinkAt};
+use coring_runtime::op::Op;
+
+use crate::sys::{blocking, statx_path};
+use crate::{File, Metadata, OpenOptions};
+
+/// Bytes moved per read/write pair in [`copy`].
+const COPY_CHUNK: usize = 512 * 1024;
+
+/// Reads the whole file at `path`.
+///
+/// Opens it, asks its size (one `statx`) to size the buffer, and reads until end of file, so
+/// files whose size the kernel does not know in advance (`/proc`) are read whole too.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let path = std::env::temp_dir().join(format!("coring-doc-read-{}", std::process::id()));
+/// coring::fs::write(&path, b"hello").await?;
+/// assert_eq!(coring::fs::read(&path).await?, b"hello");
+/// coring::fs::remove_file(&path).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    let file = File::open(path).await?;
+    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let mut buf = Vec::new();
+    // One byte more than the size, so the read that finds the end needs no reallocation.
+    let hint = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    buf.try_reserve_exact(hint).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("coring: no memory to read a file of {size} bytes"),
+        )
+    })?;
+    let mut pos = 0u64;
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity().max(8192));
+        }
+        let len = buf.len();
+        let (result, slice) = file.read_at(buf.slice(len..), pos).await;
+        buf = slice.into_inner();
+        match result {
+            Ok(0) => return Ok(buf),
+            Ok(n) => pos += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads the whole file at `path` as UTF-8; invalid UTF-8 fails with `InvalidData`.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let path = std::env::temp_dir().join(format!("coring-doc-read-str-{}", std::process::id()));
+/// coring::fs::write(&path, "héllo").await?;
+/// assert_eq!(coring::fs::read_to_string(&path).await?, "héllo");
+/// coring::fs::remove_file(&path).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
+    let bytes = read(path).await?;
+    String::from_utf8(bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("coring: file is not valid UTF-8: {e}"),
+        )
+    })
+}
+
+/// Writes `contents` as the whole file at `path`, creating it or truncating it first.
+///
+/// The bytes are copied into a buffer the write op owns (the kernel may still be reading it
+/// if this future is dropped).
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let path = std::env::temp_dir().join(format!("coring-doc-write-{}", std::process::id()));
+/// coring::fs::write(&path, "hello").await?;
+/// assert_eq!(coring::fs::metadata(&path).await?.len(), 5);
+/// coring::fs::remove_file(&path).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Result<()> {
+    let contents = contents.as_ref().to_vec();
+    let file = File::create(path).await?;
+    let (result, _) = file.write_all_at(contents, 0).await;
+    result
+}
+
+/// Copies the contents and permission bits of the regular file `from` to `to` (created or
+/// truncated); returns the number of bytes copied.
+///
+/// A loop of ring reads and writes, [`COPY_CHUNK`] bytes at a time (io_uring has no
+/// `copy_file_range` op; a reflink-capable file system would copy faster with
+/// `std::fs::copy` on the blocking pool). The permission bits are set with `fchmod` on the
+/// blocking pool. As with `std::fs::copy`, copying a file onto itself truncates it.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = std::env::temp_dir();
+/// let pid = std::process::id();
+/// let (a, b) = (dir.join(format!("coring-doc-copy-a-{pid}")), dir.join(format!("coring-doc-copy-b-{pid}")));
+/// coring::fs::write(&a, b"data").await?;
+/// assert_eq!(coring::fs::copy(&a, &b).await?, 4);
+/// assert_eq!(coring::fs::read(&b).await?, b"data");
+/// # coring::fs::remove_file(&a).await?;
+/// # coring::fs::remove_file(&b).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u64> {
+    let (from, to) = (from.as_ref(), to.as_ref());
+    let src = File::open(from).await?;
+    let meta = src.metadata().await?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("coring: copy source {from:?} is not a regular file"),
+        ));
+    }
+    let perm = meta.permissions();
+    let dst = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(perm.mode())
+        .open(to)
+        .await?;
+    let mut buf = Vec::with_capacity(COPY_CHUNK);
+    let mut pos = 0u64;
+    loop {
+        buf.clear();
+        let (result, b) = src.read_at(buf, pos).await;
+        buf = b;
+        match result {
+            Ok(0) => break,
+            Ok(n) => {
+                let (result, b) = dst.write_all_at(buf, pos).await;
+                buf = b;
+                result?;
+                pos += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    dst.set_permissions(perm).await?;
+    Ok(pos)
+}
+
+/// Renames `from` to `to`, replacing `to` if it exists (and, for directories, is empty).
+/// Both must be on the same file system. `IORING_OP_RENAMEAT`.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = std::env::temp_dir();
+/// let (a, b) = (dir.join(format!("coring-doc-mv-a-{}", std::process::id())), dir.join(format!("coring-doc-mv-b-{}", std::process::id())));
+/// coring::fs::write(&a, b"x").await?;
+/// coring::fs::rename(&a, &b).await?;
+/// assert!(!coring::fs::try_exists(&a).await? && coring::fs::try_exists(&b).await?);
+/// coring::fs::remove_file(&b).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+    let (from, to) = (from.as_ref(), to.as_ref());
+    if RenameAt::is_supported() {
+        return Op::submit(RenameAt::new(from, to, 0)?).await;
+    }
+    let (from, to) = (from.to_owned(), to.to_owned());
+    blocking(move || std::fs::rename(from, to)).await
+}
+
+/// Removes the file (or symbolic link) `path`; a directory fails (`IsADirectory`).
+/// `IORING_OP_UNLINKAT`.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let path = std::env::temp_dir().join(format!("coring-doc-rm-{}", std::process::id()));
+/// coring::fs::write(&path, b"x").await?;
+/// coring::fs::remove_file(&path).await?;
+/// let again = coring::fs::remove_file(&path).await.unwrap_err();
+/// assert_eq!(again.kind(), std::io::ErrorKind::NotFound);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref();
+    if UnlinkAt::is_supported() {
+        return Op::submit(UnlinkAt::file(path)?).await;
+    }
+    let path = path.to_owned();
+    blocking(move || std::fs::remove_file(path)).await
+}
+
+/// Makes `link` a new name for the existing file `original` (a hard link; directories cannot
+/// be linked: `PermissionDenied`). A symbolic link `original` is linked itself, not
+/// followed, as `std::fs::hard_link` does on Linux. `IORING_OP_LINKAT`.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = std::env::temp_dir();
+/// let (a, b) = (dir.join(format!("coring-doc-ln-a-{}", std::process::id())), dir.join(format!("coring-doc-ln-b-{}", std::process::id())));
+/// coring::fs::write(&a, b"x").await?;
+/// coring::fs::hard_link(&a, &b).await?;
+/// assert_eq!(coring::fs::metadata(&a).await?.nlink(), 2);
+/// # coring::fs::remove_file(&a).await?;
+/// # coring::fs::remove_file(&b).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let (original, link) = (original.as_ref(), link.as_ref());
+    if LinkAt::is_supported() {
+        return Op::submit(LinkAt::new(original, link, 0)?).await;
+    }
+    let (original, link) = (original.to_owned(), link.to_owned());
+    blocking(move || std::fs::hard_link(original, link)).await
+}
+
+/// Makes `link` a symbolic link to `original` (which need not exist; a relative `original` is
+/// resolved from the link's directory). `IORING_OP_SYMLINKAT`.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let link = std::env::temp_dir().join(format!("coring-doc-symlink-{}", std::process::id()));
+/// coring::fs::symlink("/", &link).await?;
+/// assert!(coring::fs::symlink_metadata(&link).await?.is_symlink());
+/// assert!(coring::fs::metadata(&link).await?.is_dir());
+/// coring::fs::remove_file(&link).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let (original, link) = (original.as_ref(), link.as_ref());
+    if SymlinkAt::is_supported() {
+        return Op::submit(SymlinkAt::new(original, link)?).await;
+    }
+    let (original, link) = (original.to_owned(), link.to_owned());
+    blocking(move || std::os::unix::fs::symlink(original, link)).await
+}
+
+/// The metadata of `path`, following symbolic links. `IORING_OP_STATX`.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let meta = coring::fs::metadata("/").await?;
+/// assert!(meta.is_dir());
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
+    statx(path.as_ref(), true).await
+}
+
+/// The metadata of `path` itself: a symbolic link is described, not followed
+/// (`AT_SYMLINK_NOFOLLOW`). `IORING_OP_STATX`.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let meta = coring::fs::symlink_metadata("/").await?;
+/// assert!(!meta.is_symlink());
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
+    statx(path.as_ref(), false).await
+}
+
+async fn statx(path: &Path, follow: bool) -> io::Result<Metadata> {
+    if StatxAt::is_supported() {
+        return Op::submit(StatxAt::path(path, follow)?)
+            .await
+            .map(Metadata::new);
+    }
+    let path = path.to_owned();
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    blocking(move || statx_path(&path, flags))
+        .await
+        .map(Metadata::new)
+}
+
+/// Whether `path` exists (following symbolic links: a dangling link does not). `Ok(false)`
+/// only when the kernel says it is not there; any other failure (such as a permission error
+/// on a parent) is returned. `IORING_OP_STATX`.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// assert!(coring::fs::try_exists("/").await?);
+/// assert!(!coring::fs::try_exists("/no/such/path/here").await?);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn try_exists(path: impl AsRef<Path>) -> io::Result<bool> {
+    match metadata(path).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The absolute path of `path` with every symbolic link, `.` and `..` resolved; `path` must
+/// exist. `realpath(3)` on the blocking pool (no ring op).
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// assert_eq!(coring::fs::canonicalize("/.././").await?, std::path::Path::new("/"));
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
+    let path = path.as_ref().to_owned();
+    blocking(move || std::fs::canonicalize(path)).await
+}
+
+/// The target of the symbolic link `path`. `readlink(2)` on the blocking pool (no ring op).
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let link = std::env::temp_dir().join(format!("coring-doc-readlink-{}", std::process::id()));
+/// coring::fs::symlink("target", &link).await?;
+/// assert_eq!(coring::fs::read_link(&link).await?, std::path::Path::new("target"));
+/// coring::fs::remove_file(&link).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn read_link(path: impl AsRef<Path>) -> io::Result<PathBuf> {
+    let path = path.as_ref().to_owned();
+    blocking(move || std::fs::read_link(path)).await
+}
+
+/// Sets the permission bits of `path` (following symbolic links). `chmod(2)` on the blocking
+/// pool (no ring op).
+///
+/// ```
+/// use std::os::unix::fs::PermissionsExt;
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let path = std::env::temp_dir().join(format!("coring-doc-chmod-{}", std::process::id()));
+/// coring::fs::write(&path, b"x").await?;
+/// coring::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).await?;
+/// assert_eq!(coring::fs::metadata(&path).await?.permissions().mode(), 0o600);
+/// coring::fs::remove_file(&path).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn set_permissions(path: impl AsRef<Path>, perm: std::fs::Permissions) -> io::Result<()> {
+    let path = path.as_ref().to_owned();
+    blocking(move || std::fs::set_permissions(path, perm)).await
+}

@@ -1,0 +1,379 @@
+//! The readiness backend (epoll), for where io_uring is refused.
+//!
+//! Ops run their syscall themselves, without blocking ([`OpCode::fallback`]); this backend
+//! only tells them when to try again: when their descriptor becomes readable or writable, or
+//! when a deadline passes. Level-triggered epoll; an fd's interest mask is the union of what
+//! its waiting ops want, and every waiter of a direction is woken by an event (each retries,
+//! and waits again if it still gets `EAGAIN`), so no event is lost between two ops on one
+//! descriptor.
+//!
+//! No kernel memory ownership is involved: dropping a waiting op just forgets its
+//! registration, and shutdown has nothing to drain.
+//!
+//! [`OpCode::fallback`]: crate::op::OpCode::fallback
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use super::slots::{Cqe, Lifecycle, OpKey, Slots};
+use super::{shutting_down, Metrics, State, Unparker};
+use crate::op::Interest;
+
+/// The epoll token of the wake-up eventfd.
+const WAKE_TOKEN: u64 = u64::MAX;
+
+#[derive(Default)]
+struct Waiters {
+    readable: Vec<OpKey>,
+    writable: Vec<OpKey>,
+    /// The events registered with epoll for this fd (0: not registered).
+    mask: u32,
+}
+
+/// What an op waits for.
+struct Registration {
+    fd: Option<(RawFd, Interest)>,
+    deadline: Option<(Instant, u64)>,
+}
+
+struct Inner {
+    epfd: OwnedFd,
+    slots: Slots,
+    waiters: HashMap<RawFd, Waiters>,
+    registrations: HashMap<u64, Registration>,
+    /// Deadlines, with the result to deliver when one passes.
+    deadlines: BTreeMap<(Instant, u64), (OpKey, i32)>,
+    next_seq: u64,
+    state: State,
+    metrics: Metrics,
+    events: Vec<libc::epoll_event>,
+}
+
+pub(crate) struct EpollDriver {
+    inner: RefCell<Inner>,
+    unparker: Arc<Unparker>,
+}
+
+impl EpollDriver {
+    pub(crate) fn new() -> io::Result<Self> {
+        // SAFETY: epoll_create1 takes no pointers; a non-negative result is a new fd we own.
+        let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if epfd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: just created, owned by nobody else.
+        let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
+        let unparker = Arc::new(Unparker::new(None)?);
+        let mut wake = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: WAKE_TOKEN,
+        };
+        // SAFETY: both fds are open; `wake` lives across the call.
+        if unsafe {
+            libc::epoll_ctl(
+                epfd.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                unparker.eventfd(),
+                &mut wake,
+            )
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(EpollDriver {
+            inner: RefCell::new(Inner {
+                epfd,
+                slots: Slots::default(),
+                waiters: HashMap::new(),
+                registrations: HashMap::new(),
+                deadlines: BTreeMap::new(),
+                next_seq: 0,
+                state: State::Running,
+                metrics: Metrics::default(),
+                events: Vec::with_capacity(256),
+            }),
+            unparker,
+        })
+    }
+
+    pub(crate) fn unparker(&self) -> Arc<Unparker> {
+        self.unparker.clone()
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        let inner = self.inner.borrow();
+        Metrics {
+            ops_in_flight: inner.slots.in_flight(),
+            ..inner.metrics
+        }
+    }
+
+    pub(crate) fn slots_len(&self) -> usize {
+        self.inner.borrow().slots.len()
+    }
+
+    pub(crate) fn accepts_ops(&self) -> bool {
+        self.inner.borrow().state == State::Running
+    }
+
+    /// Parks an op until `fd` is ready for `interest`, or until `deadline` passes (then it
+    /// completes with `on_deadline` as its result: 0 to retry, or a negated errno).
+    pub(crate) fn wait(
+        &self,
+        fd: Option<(RawFd, Interest)>,
+        deadline: Option<(Instant, i32)>,
+    ) -> io::Result<OpKey> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.state != State::Running {
+            return Err(shutting_down());
+        }
+        let key = inner.slots.insert(Lifecycle::Submitted);
+        if let Some((fd, interest)) = fd {
+            if let Err(e) = inner.add_waiter(fd, interest, key) {
+                inner.slots.remove(key);
+                return Err(e);
+            }
+        }
+        let deadline = deadline.map(|(at, on_deadline)| {
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            inner.deadlines.insert((at, seq), (key, on_deadline));
+            (at, seq)
+        });
+        inner.metrics.sqes += 1;
+        inner
+            .registrations
+            .insert(key.user_data(), Registration { fd, deadline });
+        Ok(key)
+    }
+
+    pub(crate) fn poll_op(&self, key: OpKey, cx: &mut Context<'_>) -> Poll<Cqe> {
+        let (poll, stale) = self.inner.borrow_mut().slots.poll(key, cx.waker());
+        drop(stale);
+        poll
+    }
+
+    /// Forgets a waiting op (its future was dropped, or it is about to wait again).
+    pub(crate) fn drop_op(&self, key: OpKey) {
+        let mut inner = self.inner.borrow_mut();
+        inner.unregister(key);
+        let removed = inner.slots.remove(key);
+        drop(inner);
+        drop(removed);
+    }
+
+    pub(crate) fn park(&self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
+        let mut wakers = Vec::new();
+        {
+            let mut inner = self.inner.borrow_mut();
+            let now = Instant::now();
+            let until_deadline = inner
+                .deadlines
+                .keys()
+                .next()
+                .map(|(at, _)| at.saturating_duration_since(now));
+            let timeout = match (wait, timeout, until_deadline) {
+                (false, _, _) => Some(Duration::ZERO),
+                (true, a, b) => a.into_iter().chain(b).min(),
+            };
+            // Round up, so a deadline is never reported before it passed.
+            let timeout_ms = timeout.map_or(-1, |t| {
+                let ms = t.as_nanos().div_ceil(1_000_000);
+                ms.min(i32::MAX as u128) as i32
+            });
+            inner.events.clear();
+            let capacity = inner.events.capacity() as i32;
+            inner.metrics.enters += 1;
+            let epfd = inner.epfd.as_raw_fd();
+            let events = inner.events.as_mut_ptr();
+            // SAFETY: `events` has room for `capacity` entries; the kernel fills at most that.
+            let n = unsafe { libc::epoll_wait(epfd, events, capacity, timeout_ms) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EINTR) {
+                    return Err(e);
+                }
+            } else {
+                // SAFETY: the kernel initialized the first `n` entries.
+                unsafe { inner.events.set_len(n as usize) };
+            }
+            let events = std::mem::take(&mut inner.events);
+            for event in &events {
+                let token = event.u64;
+                if token == WAKE_TOKEN {
+                    self.drain_wake();
+                    continue;
+                }
+                inner.metrics.cqes += 1;
+                inner.ready(token as RawFd, event.events, &mut wakers);
+            }
+            inner.events = events;
+            let now = Instant::now();
+            while let Some(entry) = inner.deadlines.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                let (key, on_deadline) = entry.remove();
+                inner.unregister(key);
+                let cqe = Cqe {
+                    result: on_deadline,
+                    flags: 0,
+                };
+                wakers.extend(inner.slots.complete(key, cqe));
+            }
+        }
+        for waker in wakers {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    fn drain_wake(&self) {
+        let mut value = 0u64;
+        // SAFETY: reads 8 bytes into a live local from our eventfd; it is readable (epoll said
+        // so), so this does not block.
+        unsafe {
+            libc::read(
+                self.unparker.eventfd(),
+                (&mut value as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    pub(crate) fn shutdown(&self) -> usize {
+        let mut inner = self.inner.borrow_mut();
+        inner.state = State::Closed;
+        // Nothing is owned by the kernel: waiting ops are simply forgotten.
+        let keys = inner.slots.in_flight_keys();
+        for key in keys {
+            inner.unregister(key);
+            inner.slots.remove(key);
+        }
+        inner.slots.retain_in_flight();
+        0
+    }
+}
+
+impl Inner {
+    fn add_waiter(&mut self, fd: RawFd, interest: Interest, key: OpKey) -> io::Result<()> {
+        let epfd = self.epfd.as_raw_fd();
+        let waiters = self.waiters.entry(fd).or_default();
+        match interest {
+            Interest::Readable => waiters.readable.push(key),
+            Interest::Writable => waiters.writable.push(key),
+        }
+        let result = update_mask(epfd, fd, waiters);
+        if result.is_err() {
+            waiters.readable.retain(|k| *k != key);
+            waiters.writable.retain(|k| *k != key);
+        }
+        result
+    }
+
+    fn unregister(&mut self, key: OpKey) {
+        let Some(registration) = self.registrations.remove(&key.user_data()) else {
+            return;
+        };
+        if let Some(deadline) = registration.deadline {
+            self.deadlines.remove(&deadline);
+        }
+        if let Some((fd, _)) = registration.fd {
+            let epfd = self.epfd.as_raw_fd();
+            if let Some(waiters) = self.waiters.get_mut(&fd) {
+                waiters.readable.retain(|k| *k != key);
+                waiters.writable.retain(|k| *k != key);
+                let _ = update_mask(epfd, fd, waiters);
+                if waiters.mask == 0 {
+                    self.waiters.remove(&fd);
+                }
+            }
+        }
+    }
+
+    /// `fd` reported `events`: complete every op waiting for a direction it reported.
+    fn ready(&mut self, fd: RawFd, events: u32, wakers: &mut Vec<Waker>) {
+        let Some(waiters) = self.waiters.get_mut(&fd) else {
+            return;
+        };
+        let failed = events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+        let mut woken = Vec::new();
+        if failed || events & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0 {
+            woken.append(&mut waiters.readable);
+        }
+        if failed || events & libc::EPOLLOUT as u32 != 0 {
+            woken.append(&mut waiters.writable);
+        }
+        let epfd = self.epfd.as_raw_fd();
+        let _ = update_mask(epfd, fd, waiters);
+        if waiters.mask == 0 {
+            self.waiters.remove(&fd);
+        }
+        for key in woken {
+            if let Some(registration) = self.registrations.remove(&key.user_data()) {
+                if let Some(deadline) = registration.deadline {
+                    self.deadlines.remove(&deadline);
+                }
+            }
+            // Ready: the op tries its syscall again.
+            wakers.extend(self.slots.complete(
+                key,
+                Cqe {
+                    result: 0,
+                    flags: 0,
+                },
+            ));
+        }
+    }
+}
+
+/// Makes epoll's interest for `fd` match its waiters.
+fn update_mask(epfd: RawFd, fd: RawFd, waiters: &mut Waiters) -> io::Result<()> {
+    let mut mask = 0u32;
+    if !waiters.readable.is_empty() {
+        mask |= (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+    }
+    if !waiters.writable.is_empty() {
+        mask |= libc::EPOLLOUT as u32;
+    }
+    if mask == waiters.mask {
+        return Ok(());
+    }
+    let mut event = libc::epoll_event {
+        events: mask,
+        u64: fd as u64,
+    };
+    let op = match (waiters.mask, mask) {
+        (0, _) => libc::EPOLL_CTL_ADD,
+        (_, 0) => libc::EPOLL_CTL_DEL,
+        _ => libc::EPOLL_CTL_MOD,
+    };
+    // SAFETY: `event` lives across the call; the fds are plain integers to the kernel.
+    let mut ret = unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) };
+    if ret < 0 {
+        let errno = io::Error::last_os_error().raw_os_error();
+        // The fd was closed (epoll forgot it) and its number reused, or never registered.
+        ret = match (op, errno) {
+            (libc::EPOLL_CTL_MOD, Some(libc::ENOENT)) => {
+                // SAFETY: as above.
+                unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut event) }
+            }
+            (libc::EPOLL_CTL_ADD, Some(libc::EEXIST)) => {
+                // SAFETY: as above.
+                unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_MOD, fd, &mut event) }
+            }
+            (libc::EPOLL_CTL_DEL, _) => 0,
+            _ => -1,
+        };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    waiters.mask = mask;
+    Ok(())
+}
