@@ -39,7 +39,9 @@ pub mod runtime {
     pub use coring_runtime::driver::{
         DriverKind, DriverPolicy, Metrics, RingFlags, SetupError, SetupErrorKind,
     };
-    pub use coring_runtime::runtime::{spawn_on, worker_index, Builder, Runtime, ShutdownHandle};
+    pub use coring_runtime::runtime::{
+        driver_kind, spawn_on, worker_index, Builder, Runtime, ShutdownHandle,
+    };
 }
 
 /// Networking: TCP, UDP and Unix domain sockets.

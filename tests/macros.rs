@@ -55,3 +55,24 @@ async fn test_macro_with_several_options() {
     });
     assert_eq!(h.await.unwrap(), 5);
 }
+
+#[coring::test(driver = "epoll")]
+async fn test_macro_picks_the_epoll_driver() {
+    assert_eq!(
+        coring::runtime::driver_kind(),
+        Some(coring::runtime::DriverKind::Epoll)
+    );
+    let (tx, rx) = coring::sync::oneshot::channel();
+    coring::spawn(async move { tx.send(3).unwrap() });
+    assert_eq!(rx.await.unwrap(), 3);
+    coring::time::sleep(std::time::Duration::from_millis(2)).await;
+}
+
+#[coring::test(driver = "io_uring", entries = 32)]
+async fn test_macro_picks_the_io_uring_driver() {
+    assert_eq!(
+        coring::runtime::driver_kind(),
+        Some(coring::runtime::DriverKind::IoUring)
+    );
+    coring::task::yield_now().await;
+}

@@ -1,8 +1,9 @@
 //! `#[coring::main]` and `#[coring::test]`: run an `async fn` on a fresh coring runtime.
 //!
 //! Options: `entries = N` (submission queue entries per ring), `sqpoll = MS` (SQPOLL with the
-//! given idle time in milliseconds) and `worker_threads = N` (the function runs on worker 0;
-//! `coring::runtime::spawn_on` reaches the others). Misuse (a function that is not `async`, an unknown option, a
+//! given idle time in milliseconds), `worker_threads = N` (the function runs on worker 0;
+//! `coring::runtime::spawn_on` reaches the others) and `driver = "auto" | "io_uring" |
+//! "epoll"` (the backend policy; see `coring::runtime::DriverPolicy`). Misuse (a function that is not `async`, an unknown option, a
 //! value of the wrong kind) is a compile error that says what is wrong.
 
 use proc_macro::TokenStream;
@@ -102,7 +103,7 @@ fn expand(args: TokenStream2, item: TokenStream2, kind: Kind) -> syn::Result<Tok
                     other.span(),
                     format!(
                         "`{name}` needs a value, as in `{name} = {}`; #[{}] takes `entries = N`, \
-                         `sqpoll = IDLE_MS` and `worker_threads = N`",
+                         `sqpoll = IDLE_MS`, `worker_threads = N` and `driver = \"auto\"`",
                         example_value(&name),
                         kind.name()
                     ),
@@ -132,6 +133,31 @@ fn expand(args: TokenStream2, item: TokenStream2, kind: Kind) -> syn::Result<Tok
                 }
                 builder = quote!(#builder.worker_threads(#n));
             }
+            "driver" => {
+                let policy = match &nv.value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(s), ..
+                    }) => s.value(),
+                    other => {
+                        return Err(syn::Error::new(
+                            other.span(),
+                            "`driver` takes a string: \"auto\", \"io_uring\" or \"epoll\"",
+                        ))
+                    }
+                };
+                let variant = match policy.as_str() {
+                    "auto" => quote!(Auto),
+                    "io_uring" | "uring" => quote!(IoUring),
+                    "epoll" => quote!(Epoll),
+                    _ => {
+                        return Err(syn::Error::new(
+                            nv.value.span(),
+                            "unknown driver; expected \"auto\", \"io_uring\" or \"epoll\"",
+                        ))
+                    }
+                };
+                builder = quote!(#builder.driver(::coring::runtime::DriverPolicy::#variant));
+            }
             "sqpoll" => {
                 let ms = int_option(nv, "sqpoll")?;
                 builder = quote!(#builder.sqpoll(::std::time::Duration::from_millis(#ms)));
@@ -140,7 +166,7 @@ fn expand(args: TokenStream2, item: TokenStream2, kind: Kind) -> syn::Result<Tok
                 return Err(syn::Error::new(
                     nv.path.span(),
                     format!(
-                        "unknown option for #[{}]; expected `entries = N`, `sqpoll = IDLE_MS` or `worker_threads = N`",
+                        "unknown option for #[{}]; expected `entries = N`, `sqpoll = IDLE_MS`, `worker_threads = N` or `driver = \"auto\"|\"io_uring\"|\"epoll\"`",
                         kind.name()
                     ),
                 ))

@@ -37,6 +37,17 @@ use crate::task::{coop, JoinError};
 use crate::time::timers::TimerQueue;
 use worker::{WorkerThreads, Workers};
 
+/// The backend of the runtime running on this thread, or `None` outside a runtime.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// println!("running on {}", coring::runtime::driver_kind().unwrap());
+/// # });
+/// ```
+pub fn driver_kind() -> Option<DriverKind> {
+    context::with_core(|core| core.driver.kind())
+}
+
 /// Tasks polled per turn before the ring is visited again.
 const TICK: usize = 64;
 
