@@ -47,7 +47,9 @@ impl AsFd for Fd {
 
 impl IntoRawFd for Fd {
     fn into_raw_fd(self) -> RawFd {
-        ManuallyDrop::new(self).raw
+        let raw = ManuallyDrop::new(self).raw;
+        crate::driver::forget_fd(raw);
+        raw
     }
 }
 

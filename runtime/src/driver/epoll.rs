@@ -2,13 +2,16 @@
 //!
 //! Ops run their syscall themselves, without blocking ([`OpCode::fallback`]); this backend
 //! only tells them when to try again: when their descriptor becomes readable or writable, or
-//! when a deadline passes. Level-triggered epoll; an fd's interest mask is the union of what
-//! its waiting ops want, and every waiter of a direction is woken by an event (each retries,
-//! and waits again if it still gets `EAGAIN`), so no event is lost between two ops on one
-//! descriptor.
+//! when a deadline passes.
 //!
-//! No kernel memory ownership is involved: dropping a waiting op just forgets its
-//! registration, and shutdown has nothing to drain.
+//! Each descriptor is registered once, edge-triggered, for both directions, the first time an
+//! op waits on it, and stays registered until it is closed ([`EpollDriver::forget_fd`], called
+//! by every close path). An edge with no waiter is remembered as "ready", so the next op to
+//! wait in that direction retries at once instead of missing it; an op that then gets
+//! `EAGAIN` waits for the next edge. So the steady state costs no `epoll_ctl` at all.
+//!
+//! No kernel memory ownership is involved: dropping a waiting op just forgets its wait, and
+//! shutdown has nothing to drain.
 //!
 //! [`OpCode::fallback`]: crate::op::OpCode::fallback
 
@@ -31,8 +34,9 @@ const WAKE_TOKEN: u64 = u64::MAX;
 struct Waiters {
     readable: Vec<OpKey>,
     writable: Vec<OpKey>,
-    /// The events registered with epoll for this fd (0: not registered).
-    mask: u32,
+    /// An edge arrived in this direction with nobody waiting.
+    read_ready: bool,
+    write_ready: bool,
 }
 
 /// What an op waits for.
@@ -134,9 +138,23 @@ impl EpollDriver {
         }
         let key = inner.slots.insert(Lifecycle::Submitted);
         if let Some((fd, interest)) = fd {
-            if let Err(e) = inner.add_waiter(fd, interest, key) {
-                inner.slots.remove(key);
-                return Err(e);
+            match inner.add_waiter(fd, interest, key) {
+                Ok(false) => {}
+                Ok(true) => {
+                    // An edge nobody claimed: ready now, the op retries at once.
+                    inner.slots.complete(
+                        key,
+                        Cqe {
+                            result: 0,
+                            flags: 0,
+                        },
+                    );
+                    return Ok(key);
+                }
+                Err(e) => {
+                    inner.slots.remove(key);
+                    return Err(e);
+                }
             }
         }
         let deadline = deadline.map(|(at, on_deadline)| {
@@ -165,6 +183,17 @@ impl EpollDriver {
         let removed = inner.slots.remove(key);
         drop(inner);
         drop(removed);
+    }
+
+    /// Forgets `fd` (it is being closed): epoll drops a closed descriptor by itself, and the
+    /// number may be reused by a descriptor that must be registered afresh.
+    pub(crate) fn forget_fd(&self, fd: RawFd) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.waiters.remove(&fd).is_some() {
+            let epfd = inner.epfd.as_raw_fd();
+            // SAFETY: plain integers; a null event is allowed for DEL.
+            unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+        }
     }
 
     pub(crate) fn park(&self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
@@ -261,19 +290,24 @@ impl EpollDriver {
 }
 
 impl Inner {
-    fn add_waiter(&mut self, fd: RawFd, interest: Interest, key: OpKey) -> io::Result<()> {
-        let epfd = self.epfd.as_raw_fd();
+    /// Adds a waiter; returns true if the fd already had an unclaimed edge in that direction
+    /// (the op should retry at once).
+    fn add_waiter(&mut self, fd: RawFd, interest: Interest, key: OpKey) -> io::Result<bool> {
+        if !self.waiters.contains_key(&fd) {
+            register(self.epfd.as_raw_fd(), fd)?;
+        }
         let waiters = self.waiters.entry(fd).or_default();
-        match interest {
-            Interest::Readable => waiters.readable.push(key),
-            Interest::Writable => waiters.writable.push(key),
+        let ready = match interest {
+            Interest::Readable => std::mem::take(&mut waiters.read_ready),
+            Interest::Writable => std::mem::take(&mut waiters.write_ready),
+        };
+        if !ready {
+            match interest {
+                Interest::Readable => waiters.readable.push(key),
+                Interest::Writable => waiters.writable.push(key),
+            }
         }
-        let result = update_mask(epfd, fd, waiters);
-        if result.is_err() {
-            waiters.readable.retain(|k| *k != key);
-            waiters.writable.retain(|k| *k != key);
-        }
-        result
+        Ok(ready)
     }
 
     fn unregister(&mut self, key: OpKey) {
@@ -284,19 +318,15 @@ impl Inner {
             self.deadlines.remove(&deadline);
         }
         if let Some((fd, _)) = registration.fd {
-            let epfd = self.epfd.as_raw_fd();
             if let Some(waiters) = self.waiters.get_mut(&fd) {
                 waiters.readable.retain(|k| *k != key);
                 waiters.writable.retain(|k| *k != key);
-                let _ = update_mask(epfd, fd, waiters);
-                if waiters.mask == 0 {
-                    self.waiters.remove(&fd);
-                }
             }
         }
     }
 
-    /// `fd` reported `events`: complete every op waiting for a direction it reported.
+    /// `fd` reported `events`: complete every op waiting for a direction it reported, or
+    /// remember the edge for the next one.
     fn ready(&mut self, fd: RawFd, events: u32, wakers: &mut Vec<Waker>) {
         let Some(waiters) = self.waiters.get_mut(&fd) else {
             return;
@@ -304,15 +334,16 @@ impl Inner {
         let failed = events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
         let mut woken = Vec::new();
         if failed || events & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0 {
+            if waiters.readable.is_empty() {
+                waiters.read_ready = true;
+            }
             woken.append(&mut waiters.readable);
         }
         if failed || events & libc::EPOLLOUT as u32 != 0 {
+            if waiters.writable.is_empty() {
+                waiters.write_ready = true;
+            }
             woken.append(&mut waiters.writable);
-        }
-        let epfd = self.epfd.as_raw_fd();
-        let _ = update_mask(epfd, fd, waiters);
-        if waiters.mask == 0 {
-            self.waiters.remove(&fd);
         }
         for key in woken {
             if let Some(registration) = self.registrations.remove(&key.user_data()) {
@@ -332,48 +363,25 @@ impl Inner {
     }
 }
 
-/// Makes epoll's interest for `fd` match its waiters.
-fn update_mask(epfd: RawFd, fd: RawFd, waiters: &mut Waiters) -> io::Result<()> {
-    let mut mask = 0u32;
-    if !waiters.readable.is_empty() {
-        mask |= (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
-    }
-    if !waiters.writable.is_empty() {
-        mask |= libc::EPOLLOUT as u32;
-    }
-    if mask == waiters.mask {
-        return Ok(());
-    }
+/// Registers `fd` for both directions, edge-triggered, for as long as it stays open.
+fn register(epfd: RawFd, fd: RawFd) -> io::Result<()> {
     let mut event = libc::epoll_event {
-        events: mask,
+        events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
         u64: fd as u64,
     };
-    let op = match (waiters.mask, mask) {
-        (0, _) => libc::EPOLL_CTL_ADD,
-        (_, 0) => libc::EPOLL_CTL_DEL,
-        _ => libc::EPOLL_CTL_MOD,
-    };
     // SAFETY: `event` lives across the call; the fds are plain integers to the kernel.
-    let mut ret = unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) };
-    if ret < 0 {
-        let errno = io::Error::last_os_error().raw_os_error();
-        // The fd was closed (epoll forgot it) and its number reused, or never registered.
-        ret = match (op, errno) {
-            (libc::EPOLL_CTL_MOD, Some(libc::ENOENT)) => {
-                // SAFETY: as above.
-                unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut event) }
-            }
-            (libc::EPOLL_CTL_ADD, Some(libc::EEXIST)) => {
-                // SAFETY: as above.
-                unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_MOD, fd, &mut event) }
-            }
-            (libc::EPOLL_CTL_DEL, _) => 0,
-            _ => -1,
-        };
-        if ret < 0 {
-            return Err(io::Error::last_os_error());
-        }
+    if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut event) } == 0 {
+        return Ok(());
     }
-    waiters.mask = mask;
-    Ok(())
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::EEXIST) {
+        return Err(e);
+    }
+    // Still registered from an earlier life of this fd number: refresh it.
+    // SAFETY: as above.
+    if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_MOD, fd, &mut event) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

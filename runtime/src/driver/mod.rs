@@ -231,6 +231,16 @@ impl Driver {
     }
 }
 
+/// Tells the thread's epoll backend, if that is what runs here, that `fd` is about to be
+/// closed or handed away, so a later descriptor with the same number is registered afresh.
+pub(crate) fn forget_fd(fd: RawFd) {
+    crate::runtime::context::with_core(|core| {
+        if let Driver::Epoll(epoll) = &*core.driver {
+            epoll.forget_fd(fd);
+        }
+    });
+}
+
 fn log_fallback_once(reason: &str) {
     static LOGGED: std::sync::Once = std::sync::Once::new();
     LOGGED.call_once(|| eprintln!("coring: using the epoll fallback driver: {reason}"));

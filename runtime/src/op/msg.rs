@@ -33,7 +33,7 @@ use std::ptr;
 use io_uring::{opcode, squeue, types};
 
 use super::net::SockAddr;
-use super::{BufResult, Completion, OpCode};
+use super::{BufResult, Completion, Fallback, Interest, OpCode};
 use crate::buf::{IoBuf, IoBufMut};
 
 /// A `msghdr` and the one `iovec` it points to, boxed together so neither moves.
@@ -125,6 +125,29 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
     type Output = BufResult<usize, B>;
 
     fn sqe(&mut self) -> squeue::Entry {
+        self.prepare();
+        opcode::SendMsg::new(types::Fd(self.fd), &self.header.msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+    }
+
+    fn fallback(&mut self) -> Fallback {
+        self.prepare();
+        let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+        // SAFETY: the header points into the op's own heap memory (see `prepare`).
+        let ret = unsafe { libc::sendmsg(self.fd, &self.header.msg, flags) };
+        Fallback::from_syscall(ret, self.fd, Interest::Writable)
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        // `self.fds` are closed here: the kernel took its own references at issue time.
+        (completion.result.map(|n| n as usize), self.buf)
+    }
+}
+
+impl<B: IoBuf> SendMsg<B> {
+    /// Points the header at the buffer, name and control data, where they now are.
+    fn prepare(&mut self) {
         let header = &mut *self.header;
         header.iov = libc::iovec {
             iov_base: self.buf.stable_ptr() as *mut libc::c_void,
@@ -140,14 +163,6 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
             header.msg.msg_control = self.control.as_mut_ptr().cast();
             header.msg.msg_controllen = self.control.len() * mem::size_of::<u64>();
         }
-        opcode::SendMsg::new(types::Fd(self.fd), &header.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
-    }
-
-    fn complete(self, completion: Completion) -> Self::Output {
-        // `self.fds` are closed here: the kernel took its own references at issue time.
-        (completion.result.map(|n| n as usize), self.buf)
     }
 }
 
@@ -199,6 +214,27 @@ pub struct RecvMsg<B> {
 }
 
 impl<B: IoBufMut> RecvMsg<B> {
+    /// Points the header at the buffer, name storage and control data, where they now are.
+    fn prepare(&mut self) {
+        let header = &mut *self.header;
+        header.iov = libc::iovec {
+            iov_base: self.buf.stable_mut_ptr().cast(),
+            iov_len: self.buf.bytes_total(),
+        };
+        header.msg.msg_iov = &mut header.iov;
+        header.msg.msg_iovlen = 1;
+        if let Some(addr) = &mut self.addr {
+            let (name, _) = addr.as_mut_ptrs();
+            header.msg.msg_name = name.cast();
+            header.msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as _;
+        }
+        if !self.control.is_empty() {
+            header.msg.msg_control = self.control.as_mut_ptr().cast();
+            header.msg.msg_controllen = self.control.len() * mem::size_of::<u64>();
+        }
+        header.msg.msg_flags = 0;
+    }
+
     /// Receives into `buf` from socket `fd`.
     pub fn new(fd: RawFd, buf: B) -> Self {
         RecvMsg {
@@ -287,26 +323,18 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
     type Output = BufResult<Received, B>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        let header = &mut *self.header;
-        header.iov = libc::iovec {
-            iov_base: self.buf.stable_mut_ptr().cast(),
-            iov_len: self.buf.bytes_total(),
-        };
-        header.msg.msg_iov = &mut header.iov;
-        header.msg.msg_iovlen = 1;
-        if let Some(addr) = &mut self.addr {
-            let (name, _) = addr.as_mut_ptrs();
-            header.msg.msg_name = name.cast();
-            header.msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as _;
-        }
-        if !self.control.is_empty() {
-            header.msg.msg_control = self.control.as_mut_ptr().cast();
-            header.msg.msg_controllen = self.control.len() * mem::size_of::<u64>();
-        }
-        header.msg.msg_flags = 0;
-        opcode::RecvMsg::new(types::Fd(self.fd), &mut header.msg)
+        self.prepare();
+        opcode::RecvMsg::new(types::Fd(self.fd), &mut self.header.msg)
             .flags(self.flags as u32)
             .build()
+    }
+
+    fn fallback(&mut self) -> Fallback {
+        self.prepare();
+        let flags = self.flags | libc::MSG_DONTWAIT;
+        // SAFETY: the header points into the op's own heap memory (see `prepare`).
+        let ret = unsafe { libc::recvmsg(self.fd, &mut self.header.msg, flags) };
+        Fallback::from_syscall(ret, self.fd, Interest::Readable)
     }
 
     fn complete(mut self, completion: Completion) -> Self::Output {

@@ -98,6 +98,7 @@ unsafe impl OpCode for Close {
     }
 
     fn fallback(&mut self) -> Fallback {
+        crate::driver::forget_fd(self.fd);
         // SAFETY: the op owns `fd`; closed once, here.
         Fallback::done(unsafe { libc::close(self.fd) } as isize)
     }
@@ -115,6 +116,7 @@ unsafe impl OpCode for Close {
 /// Used by the `Drop` of sockets and files: the close is submitted with the next batch.
 pub fn close_on_drop(fd: RawFd) {
     if let Err(close) = super::Op::detach(Close::new(fd)) {
+        crate::driver::forget_fd(fd);
         let _ = close.close_now();
     }
 }
