@@ -243,5 +243,5 @@ pub(crate) fn forget_fd(fd: RawFd) {
 
 fn log_fallback_once(reason: &str) {
     static LOGGED: std::sync::Once = std::sync::Once::new();
-    LOGGED.call_once(|| eprintln!("coring: using the epoll fallback driver: {reason}"));
+    LOGGED.call_once(|| eprintln!("{reason}; using the epoll fallback driver instead"));
 }
