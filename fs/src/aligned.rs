@@ -65,7 +65,10 @@ impl AlignedBuf {
     pub fn with_capacity(capacity: usize, align: usize) -> AlignedBuf {
         // A zero-size allocation is not allowed; one byte of room is harmless.
         let layout = Layout::from_size_align(capacity.max(1), align).unwrap_or_else(|_| {
-            panic!("coring: AlignedBuf of {capacity} bytes at alignment {align}: the alignment must be a power of two and the size fit in isize")
+            panic!(
+                "coring: AlignedBuf of {capacity} bytes at alignment {align}: the alignment \
+                 must be a power of two and the size fit in isize"
+            )
         });
         // SAFETY: `layout` has a non-zero size. Zeroed memory makes every byte initialized,
         // which `new` relies on.

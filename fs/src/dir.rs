@@ -19,10 +19,9 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use coring_runtime::op::path::{MkDirAt, UnlinkAt};
-use coring_runtime::op::Op;
 use coring_runtime::task::{spawn_blocking, JoinHandle};
 
-use crate::sys::blocking;
+use crate::sys::{blocking, ring_or_blocking};
 use crate::{symlink_metadata, FileType, Metadata};
 
 /// Entries fetched per trip to the blocking pool.
@@ -266,11 +265,16 @@ impl DirBuilder {
     }
 
     async fn mkdir(&self, path: &Path) -> io::Result<()> {
-        if MkDirAt::is_supported() {
-            return Op::submit(MkDirAt::new(path, self.mode as libc::mode_t)?).await;
-        }
-        let (path, mode) = (path.to_owned(), self.mode);
-        blocking(move || std::fs::DirBuilder::new().mode(mode).create(path)).await
+        let mode = self.mode;
+        ring_or_blocking(
+            MkDirAt::is_supported(),
+            || MkDirAt::new(path, mode as libc::mode_t),
+            || {
+                let path = path.to_owned();
+                Ok(move || std::fs::DirBuilder::new().mode(mode).create(path))
+            },
+        )
+        .await
     }
 }
 
@@ -326,11 +330,15 @@ pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
 /// ```
 pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
-    if UnlinkAt::is_supported() {
-        return Op::submit(UnlinkAt::dir(path)?).await;
-    }
-    let path = path.to_owned();
-    blocking(move || std::fs::remove_dir(path)).await
+    ring_or_blocking(
+        UnlinkAt::is_supported(),
+        || UnlinkAt::dir(path),
+        || {
+            let path = path.to_owned();
+            Ok(move || std::fs::remove_dir(path))
+        },
+    )
+    .await
 }
 
 /// Removes the directory `path` and everything in it. A symbolic link inside is removed, not

@@ -12,10 +12,11 @@
 use std::error::Error;
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use coring_runtime::op::path::StatxAt;
-use coring_runtime::op::Op;
+
+use crate::sys::{dup, ring_or_blocking, statx_fd};
 
 /// Which way the data went, for the message.
 #[derive(Clone, Copy)]
@@ -60,16 +61,27 @@ pub(crate) fn is_direct(fd: RawFd) -> bool {
 /// the alignment rule.
 pub(crate) async fn explain(
     err: io::Error,
-    fd: RawFd,
+    fd: BorrowedFd<'_>,
     direction: Direction,
     spans: &[Span],
     offset: u64,
 ) -> io::Error {
-    if err.raw_os_error() != Some(libc::EINVAL) || !is_direct(fd) {
+    if err.raw_os_error() != Some(libc::EINVAL) || !is_direct(fd.as_raw_fd()) {
         return err;
     }
-    // The file's own rules, where the kernel tells them.
-    let align = match Op::submit(StatxAt::fd(fd, libc::STATX_DIOALIGN)).await {
+    // The file's own rules, where the kernel tells them (a ring op, or `statx` on the pool
+    // where the driver has no such op).
+    let mask = libc::STATX_DIOALIGN;
+    let stx = ring_or_blocking(
+        StatxAt::is_supported(),
+        || Ok(StatxAt::fd(fd.as_raw_fd(), mask)),
+        || {
+            let fd = dup(&fd)?;
+            Ok(move || statx_fd(&fd, mask))
+        },
+    )
+    .await;
+    let align = match stx {
         Ok(stx) if stx.stx_mask & libc::STATX_DIOALIGN != 0 && stx.stx_dio_offset_align != 0 => {
             Some((
                 u64::from(stx.stx_dio_mem_align),
@@ -114,7 +126,8 @@ fn message(direction: Direction, spans: &[Span], offset: u64, align: Option<(u64
         return msg;
     };
     msg.push_str(&format!(
-        "; this file needs memory aligned to {mem_align} and offsets and lengths to {off_align} bytes"
+        "; this file needs memory aligned to {mem_align} and offsets and lengths to \
+         {off_align} bytes"
     ));
     let mut wrong = Vec::new();
     if spans

@@ -12,7 +12,7 @@ use coring_runtime::op::rw::{Read, Readv, Write, Writev};
 use coring_runtime::op::Op;
 
 use crate::direct::{explain, Direction, Span};
-use crate::sys::{blocking, cvt, dup};
+use crate::sys::{blocking, cvt, dup, forced_blocking, refused_by_driver, ring_or_blocking};
 use crate::{Metadata, OpenOptions};
 
 /// An open file. Reads and writes are positional; ops take `&self` and owned buffers.
@@ -77,7 +77,7 @@ impl File {
         match result {
             Err(e) => {
                 let spans = [span(&buf, buf.bytes_total())];
-                let e = explain(e, self.fd.as_raw_fd(), Direction::Read, &spans, pos).await;
+                let e = explain(e, self.fd.as_fd(), Direction::Read, &spans, pos).await;
                 (Err(e), buf)
             }
             ok => (ok, buf),
@@ -90,7 +90,7 @@ impl File {
         match result {
             Err(e) => {
                 let spans: Vec<_> = bufs.iter().map(|b| span(b, b.bytes_total())).collect();
-                let e = explain(e, self.fd.as_raw_fd(), Direction::Read, &spans, pos).await;
+                let e = explain(e, self.fd.as_fd(), Direction::Read, &spans, pos).await;
                 (Err(e), bufs)
             }
             ok => (ok, bufs),
@@ -103,7 +103,7 @@ impl File {
         match result {
             Err(e) => {
                 let spans = [span(&buf, buf.bytes_init())];
-                let e = explain(e, self.fd.as_raw_fd(), Direction::Write, &spans, pos).await;
+                let e = explain(e, self.fd.as_fd(), Direction::Write, &spans, pos).await;
                 (Err(e), buf)
             }
             ok => (ok, buf),
@@ -116,7 +116,7 @@ impl File {
         match result {
             Err(e) => {
                 let spans: Vec<_> = bufs.iter().map(|b| span(b, b.bytes_init())).collect();
-                let e = explain(e, self.fd.as_raw_fd(), Direction::Write, &spans, pos).await;
+                let e = explain(e, self.fd.as_fd(), Direction::Write, &spans, pos).await;
                 (Err(e), bufs)
             }
             ok => (ok, bufs),
@@ -274,14 +274,17 @@ impl File {
     /// ```
     pub async fn set_len(&self, size: u64) -> io::Result<()> {
         let len = libc::off_t::try_from(size).map_err(|_| too_big("set_len size", size))?;
-        if Ftruncate::is_supported() {
-            return Op::submit(Ftruncate::new(self.fd.as_raw_fd(), size)).await;
-        }
-        let fd = dup(&self.fd)?;
-        blocking(move || {
-            // SAFETY: `fd` is a descriptor this job owns; ftruncate takes no pointer.
-            cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) }).map(drop)
-        })
+        ring_or_blocking(
+            Ftruncate::is_supported(),
+            || Ok(Ftruncate::new(self.fd.as_raw_fd(), size)),
+            || {
+                let fd = dup(&self.fd)?;
+                Ok(move || {
+                    // SAFETY: `fd` is a descriptor this job owns; ftruncate takes no pointer.
+                    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) }).map(drop)
+                })
+            },
+        )
         .await
     }
 
@@ -310,14 +313,17 @@ impl File {
     pub async fn fallocate(&self, mode: i32, offset: u64, len: u64) -> io::Result<()> {
         let off = libc::off_t::try_from(offset).map_err(|_| too_big("fallocate offset", offset))?;
         let size = libc::off_t::try_from(len).map_err(|_| too_big("fallocate length", len))?;
-        if Fallocate::is_supported() {
-            return Op::submit(Fallocate::new(self.fd.as_raw_fd(), offset, len, mode)).await;
-        }
-        let fd = dup(&self.fd)?;
-        blocking(move || {
-            // SAFETY: `fd` is a descriptor this job owns; fallocate takes no pointer.
-            cvt(unsafe { libc::fallocate(fd.as_raw_fd(), mode, off, size) }).map(drop)
-        })
+        ring_or_blocking(
+            Fallocate::is_supported(),
+            || Ok(Fallocate::new(self.fd.as_raw_fd(), offset, len, mode)),
+            || {
+                let fd = dup(&self.fd)?;
+                Ok(move || {
+                    // SAFETY: `fd` is a descriptor this job owns; fallocate takes no pointer.
+                    cvt(unsafe { libc::fallocate(fd.as_raw_fd(), mode, off, size) }).map(drop)
+                })
+            },
+        )
         .await
     }
 
@@ -330,24 +336,30 @@ impl File {
     /// `IORING_OP_SYNC_FILE_RANGE` (Linux 5.2+; its length is 32 bits, so a longer range is
     /// sent in pieces); otherwise on the blocking pool.
     pub async fn sync_range(&self, offset: u64, len: u64, flags: u32) -> io::Result<()> {
-        if !SyncFileRange::is_supported() {
-            let off = libc::off_t::try_from(offset).map_err(|_| too_big("offset", offset))?;
-            let size = libc::off_t::try_from(len).map_err(|_| too_big("length", len))?;
-            let fd = dup(&self.fd)?;
-            return blocking(move || {
-                // SAFETY: `fd` is a descriptor this job owns; sync_file_range takes no pointer.
-                cvt(unsafe { libc::sync_file_range(fd.as_raw_fd(), off, size, flags) }).map(drop)
-            })
-            .await;
+        let off = libc::off_t::try_from(offset).map_err(|_| too_big("offset", offset))?;
+        let size = libc::off_t::try_from(len).map_err(|_| too_big("length", len))?;
+        if SyncFileRange::is_supported() && !forced_blocking() {
+            match self.sync_range_ring(offset, len, flags).await {
+                Err(e) if refused_by_driver(&e) => {}
+                result => return result,
+            }
         }
+        let fd = dup(&self.fd)?;
+        blocking(move || {
+            // SAFETY: `fd` is a descriptor this job owns; sync_file_range takes no pointer.
+            cvt(unsafe { libc::sync_file_range(fd.as_raw_fd(), off, size, flags) }).map(drop)
+        })
+        .await
+    }
+
+    /// `sync_range` through the ring, whose length field is 32 bits: a longer range goes in
+    /// pieces of at most 4 GiB - 4 KiB, page-aligned so no page is flushed twice.
+    async fn sync_range_ring(&self, offset: u64, len: u64, flags: u32) -> io::Result<()> {
+        const PIECE: u64 = (u32::MAX as u64) & !4095;
         if len == 0 {
             return Op::submit(SyncFileRange::new(self.fd.as_raw_fd(), offset, 0, flags)).await;
         }
-        // Pieces of at most 4 GiB - 4 KiB, page-aligned so no page is flushed twice.
-        const PIECE: u64 = (u32::MAX as u64) & !4095;
-        let end = offset
-            .checked_add(len)
-            .ok_or_else(|| too_big("sync_range end", u64::MAX))?;
+        let end = offset.saturating_add(len);
         let mut at = offset;
         while at < end {
             let piece = (end - at).min(PIECE) as u32;

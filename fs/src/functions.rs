@@ -1,5 +1,5 @@
 //! Whole-file and path functions, as `std::fs` and `tokio::fs` have them: [`read`],
-//! [`read_to_string`], [`write`], [`copy`], [`rename`], [`remove_file`], [`hard_link`],
+//! [`read_to_string`], [`write`](fn@write), [`copy`], [`rename`], [`remove_file`], [`hard_link`],
 //! [`symlink`], [`metadata`], [`symlink_metadata`], [`try_exists`], [`canonicalize`],
 //! [`read_link`], [`set_permissions`].
 //!
@@ -14,12 +14,10 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::sys::{blocking, ring_or_blocking, statx_path};
+use crate::{File, Metadata, OpenOptions};
 use coring_runtime::buf::IoBuf;
 use coring_runtime::op::path::{LinkAt, RenameAt, StatxAt, SymlinkAt, UnlinkAt};
-use coring_runtime::op::Op;
-
-use crate::sys::{blocking, statx_path};
-use crate::{File, Metadata, OpenOptions};
 
 /// Bytes moved per read/write pair in [`copy`].
 const COPY_CHUNK: usize = 512 * 1024;
@@ -114,16 +112,16 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 /// Copies the contents and permission bits of the regular file `from` to `to` (created or
 /// truncated); returns the number of bytes copied.
 ///
-/// A loop of ring reads and writes, [`COPY_CHUNK`] bytes at a time (io_uring has no
+/// A loop of ring reads and writes, 512 KiB at a time (io_uring has no
 /// `copy_file_range` op; a reflink-capable file system would copy faster with
 /// `std::fs::copy` on the blocking pool). The permission bits are set with `fchmod` on the
 /// blocking pool. As with `std::fs::copy`, copying a file onto itself truncates it.
 ///
 /// ```
 /// # coring::runtime::Runtime::new().unwrap().block_on(async {
-/// let dir = std::env::temp_dir();
 /// let pid = std::process::id();
-/// let (a, b) = (dir.join(format!("coring-doc-copy-a-{pid}")), dir.join(format!("coring-doc-copy-b-{pid}")));
+/// let a = std::env::temp_dir().join(format!("coring-doc-copy-a-{pid}"));
+/// let b = std::env::temp_dir().join(format!("coring-doc-copy-b-{pid}"));
 /// coring::fs::write(&a, b"data").await?;
 /// assert_eq!(coring::fs::copy(&a, &b).await?, 4);
 /// assert_eq!(coring::fs::read(&b).await?, b"data");
@@ -177,8 +175,9 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
 ///
 /// ```
 /// # coring::runtime::Runtime::new().unwrap().block_on(async {
-/// let dir = std::env::temp_dir();
-/// let (a, b) = (dir.join(format!("coring-doc-mv-a-{}", std::process::id())), dir.join(format!("coring-doc-mv-b-{}", std::process::id())));
+/// let pid = std::process::id();
+/// let a = std::env::temp_dir().join(format!("coring-doc-mv-a-{pid}"));
+/// let b = std::env::temp_dir().join(format!("coring-doc-mv-b-{pid}"));
 /// coring::fs::write(&a, b"x").await?;
 /// coring::fs::rename(&a, &b).await?;
 /// assert!(!coring::fs::try_exists(&a).await? && coring::fs::try_exists(&b).await?);
@@ -188,11 +187,15 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
 /// ```
 pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
     let (from, to) = (from.as_ref(), to.as_ref());
-    if RenameAt::is_supported() {
-        return Op::submit(RenameAt::new(from, to, 0)?).await;
-    }
-    let (from, to) = (from.to_owned(), to.to_owned());
-    blocking(move || std::fs::rename(from, to)).await
+    ring_or_blocking(
+        RenameAt::is_supported(),
+        || RenameAt::new(from, to, 0),
+        || {
+            let (from, to) = (from.to_owned(), to.to_owned());
+            Ok(move || std::fs::rename(from, to))
+        },
+    )
+    .await
 }
 
 /// Removes the file (or symbolic link) `path`; a directory fails (`IsADirectory`).
@@ -210,11 +213,15 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
 /// ```
 pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
-    if UnlinkAt::is_supported() {
-        return Op::submit(UnlinkAt::file(path)?).await;
-    }
-    let path = path.to_owned();
-    blocking(move || std::fs::remove_file(path)).await
+    ring_or_blocking(
+        UnlinkAt::is_supported(),
+        || UnlinkAt::file(path),
+        || {
+            let path = path.to_owned();
+            Ok(move || std::fs::remove_file(path))
+        },
+    )
+    .await
 }
 
 /// Makes `link` a new name for the existing file `original` (a hard link; directories cannot
@@ -223,8 +230,9 @@ pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
 ///
 /// ```
 /// # coring::runtime::Runtime::new().unwrap().block_on(async {
-/// let dir = std::env::temp_dir();
-/// let (a, b) = (dir.join(format!("coring-doc-ln-a-{}", std::process::id())), dir.join(format!("coring-doc-ln-b-{}", std::process::id())));
+/// let pid = std::process::id();
+/// let a = std::env::temp_dir().join(format!("coring-doc-ln-a-{pid}"));
+/// let b = std::env::temp_dir().join(format!("coring-doc-ln-b-{pid}"));
 /// coring::fs::write(&a, b"x").await?;
 /// coring::fs::hard_link(&a, &b).await?;
 /// assert_eq!(coring::fs::metadata(&a).await?.nlink(), 2);
@@ -235,11 +243,15 @@ pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
 /// ```
 pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
     let (original, link) = (original.as_ref(), link.as_ref());
-    if LinkAt::is_supported() {
-        return Op::submit(LinkAt::new(original, link, 0)?).await;
-    }
-    let (original, link) = (original.to_owned(), link.to_owned());
-    blocking(move || std::fs::hard_link(original, link)).await
+    ring_or_blocking(
+        LinkAt::is_supported(),
+        || LinkAt::new(original, link, 0),
+        || {
+            let (original, link) = (original.to_owned(), link.to_owned());
+            Ok(move || std::fs::hard_link(original, link))
+        },
+    )
+    .await
 }
 
 /// Makes `link` a symbolic link to `original` (which need not exist; a relative `original` is
@@ -257,11 +269,15 @@ pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io
 /// ```
 pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
     let (original, link) = (original.as_ref(), link.as_ref());
-    if SymlinkAt::is_supported() {
-        return Op::submit(SymlinkAt::new(original, link)?).await;
-    }
-    let (original, link) = (original.to_owned(), link.to_owned());
-    blocking(move || std::os::unix::fs::symlink(original, link)).await
+    ring_or_blocking(
+        SymlinkAt::is_supported(),
+        || SymlinkAt::new(original, link),
+        || {
+            let (original, link) = (original.to_owned(), link.to_owned());
+            Ok(move || std::os::unix::fs::symlink(original, link))
+        },
+    )
+    .await
 }
 
 /// The metadata of `path`, following symbolic links. `IORING_OP_STATX`.
@@ -292,16 +308,17 @@ pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 }
 
 async fn statx(path: &Path, follow: bool) -> io::Result<Metadata> {
-    if StatxAt::is_supported() {
-        return Op::submit(StatxAt::path(path, follow)?)
-            .await
-            .map(Metadata::new);
-    }
-    let path = path.to_owned();
-    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
-    blocking(move || statx_path(&path, flags))
-        .await
-        .map(Metadata::new)
+    ring_or_blocking(
+        StatxAt::is_supported(),
+        || StatxAt::path(path, follow),
+        || {
+            let path = path.to_owned();
+            let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+            Ok(move || statx_path(&path, flags))
+        },
+    )
+    .await
+    .map(Metadata::new)
 }
 
 /// Whether `path` exists (following symbolic links: a dangling link does not). `Ok(false)`

@@ -3,7 +3,7 @@
 //! - [`File`], [`OpenOptions`], [`Metadata`], [`FileType`]: open files. Every read and write
 //!   is positional (`read_at`, `write_at`): there is no shared cursor, so concurrent ops on
 //!   one file never race over a position.
-//! - Whole-file and path functions: [`read`], [`read_to_string`], [`write`], [`copy`],
+//! - Whole-file and path functions: [`read`], [`read_to_string`], [`write`](fn@write), [`copy`],
 //!   [`rename`], [`remove_file`], [`hard_link`], [`symlink`], [`metadata`],
 //!   [`symlink_metadata`], [`try_exists`], [`canonicalize`], [`read_link`],
 //!   [`set_permissions`].
@@ -21,7 +21,10 @@
 //! An op the running kernel lacks also falls back to the blocking pool. Whether it has one is
 //! asked once per process with `IORING_REGISTER_PROBE` on a throwaway ring
 //! ([`coring::op::fs::kernel_supports`]), not guessed from `EINVAL`, which these ops also
-//! return for ordinary bad arguments.
+//! return for ordinary bad arguments. The pool is used too when the thread's driver refuses
+//! an op (`Unsupported` with no OS error: a driver without io_uring). Setting the environment
+//! variable `CORING_FS_BLOCKING=1` (read once per process) forces every fallback, to test
+//! them on a kernel that has every op.
 //!
 //! [`coring::task::spawn_blocking`]: coring_runtime::task::spawn_blocking
 //! [`coring::op::fs::kernel_supports`]: coring_runtime::op::fs::kernel_supports
