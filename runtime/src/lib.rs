@@ -4,6 +4,15 @@
 //! Read `docs/ARCHITECTURE.md` in the repository for the design; each module opens with its
 //! own invariants.
 
+/// `tracing::trace!` with the `tracing` feature; nothing (not even argument evaluation)
+/// without it.
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        #[cfg(feature = "tracing")]
+        tracing::trace!($($arg)*);
+    };
+}
+
 pub mod buf;
 pub mod driver;
 pub mod fd;

@@ -41,7 +41,9 @@ use uring::UringDriver;
 /// How long a shutdown waits for the kernel to finish cancelled ops.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Counters of the driver's work, for benchmarks and tests.
+/// Counters of one worker's work, from [`Runtime::metrics`](crate::runtime::Runtime::metrics).
+///
+/// The counters only grow; take two snapshots and subtract to measure an interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// `io_uring_enter` system calls made (`epoll_wait` calls on the epoll backend).
@@ -50,8 +52,37 @@ pub struct Metrics {
     pub sqes: u64,
     /// Completion entries reaped from the ring (readiness events on epoll).
     pub cqes: u64,
+    /// Cancellations requested (`IORING_OP_ASYNC_CANCEL` entries pushed).
+    pub ops_cancelled: u64,
+    /// Times the completion queue was found overflowed (`IORING_SQ_CQ_OVERFLOW`) and
+    /// flushed. Completions are not lost, but a bigger CQ would save the extra work.
+    pub cq_overflows: u64,
     /// Ops in flight right now (the kernel owns their resources).
     pub ops_in_flight: usize,
+    /// Tasks spawned on this worker so far.
+    pub tasks_spawned: u64,
+    /// Tasks alive on this worker now.
+    pub tasks_alive: usize,
+    /// Time this worker spent blocked in the kernel waiting for work.
+    pub parked: std::time::Duration,
+    /// The kernel's io-wq worker threads (`iou-wrk-*`) alive in this process now. Many of
+    /// them mean ops block and are punted off the fast inline path: the first thing to look
+    /// at when io_uring I/O is slow.
+    pub io_wq_workers: usize,
+}
+
+/// Counts this process's `iou-wrk-*` threads (io_uring's io-wq workers).
+pub(crate) fn io_wq_workers() -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.starts_with("iou-wrk"))
+        })
+        .count()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -201,6 +201,7 @@ impl UringDriver {
             return Err(shutting_down());
         }
         let key = inner.slots.insert(lifecycle);
+        trace!(target: "coring::op", opcode = entry.get_opcode(), op = key.user_data(), "submit");
         inner.push(entry.user_data(key.user_data()));
         Ok(key)
     }
@@ -471,6 +472,7 @@ impl Inner {
     }
 
     fn push_cancel(&mut self, user_data: u64) {
+        self.metrics.ops_cancelled += 1;
         let entry = opcode::AsyncCancel::new(user_data)
             .build()
             .user_data(TOKEN_IGNORE);
@@ -516,6 +518,7 @@ impl Inner {
         let sq = self.ring.submission();
         let to_submit = sq.len() as u32;
         let overflow = sq.cq_overflow();
+        self.metrics.cq_overflows += u64::from(overflow);
         let taskrun = sq.taskrun();
         let sqpoll_asleep = self.flags.sqpoll && sq.need_wakeup();
         drop(sq);
@@ -604,6 +607,13 @@ impl Inner {
         } = self;
         for cqe in ring.completion() {
             metrics.cqes += 1;
+            trace!(
+                target: "coring::op",
+                op = cqe.user_data(),
+                result = cqe.result(),
+                flags = cqe.flags(),
+                "complete"
+            );
             let completion = Cqe {
                 result: cqe.result(),
                 flags: cqe.flags(),

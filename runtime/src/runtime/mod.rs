@@ -59,6 +59,7 @@ pub(crate) struct Core {
     pub(crate) worker: usize,
     pub(crate) workers: Arc<Workers>,
     fallback_reason: Option<String>,
+    parked: std::cell::Cell<std::time::Duration>,
 }
 
 impl Core {
@@ -78,6 +79,7 @@ impl Core {
             worker,
             workers,
             fallback_reason,
+            parked: Default::default(),
         })
     }
 
@@ -113,7 +115,9 @@ impl Core {
                     .timers
                     .next_deadline()
                     .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+                let parked_at = Instant::now();
                 let result = self.driver.park(true, timeout);
+                self.parked.set(self.parked.get() + parked_at.elapsed());
                 remote.end_park();
                 result
             } else {
@@ -243,9 +247,24 @@ impl Runtime {
         self.core.fallback_reason.as_deref()
     }
 
-    /// Counters of this thread's ring.
+    /// Counters of this thread's worker: its ring, its tasks, its time parked.
+    ///
+    /// ```
+    /// let rt = coring::runtime::Runtime::new()?;
+    /// rt.block_on(async { coring::time::sleep(std::time::Duration::from_millis(1)).await });
+    /// let m = rt.metrics();
+    /// println!("{} enters, {:?} parked", m.enters, m.parked);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn metrics(&self) -> Metrics {
-        self.core.driver.metrics()
+        let core = &self.core;
+        Metrics {
+            tasks_spawned: core.scheduler.spawned(),
+            tasks_alive: core.scheduler.tasks_len(),
+            parked: core.parked.get(),
+            io_wq_workers: crate::driver::io_wq_workers(),
+            ..core.driver.metrics()
+        }
     }
 
     /// The setup flags this thread's ring was created with.

@@ -23,6 +23,7 @@ pub(crate) struct Scheduler {
     run_queue: RefCell<VecDeque<TaskId>>,
     remote: Arc<Remote>,
     shutting_down: Cell<bool>,
+    spawned: Cell<u64>,
 }
 
 impl Scheduler {
@@ -33,6 +34,7 @@ impl Scheduler {
             run_queue: RefCell::new(VecDeque::new()),
             remote,
             shutting_down: Cell::new(false),
+            spawned: Cell::new(0),
         }
     }
 
@@ -45,11 +47,13 @@ impl Scheduler {
         F: Future + 'static,
         F::Output: 'static,
     {
+        self.spawned.set(self.spawned.get() + 1);
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let generation = self.next_generation.get();
         self.next_generation.set(generation.wrapping_add(1));
         let id = TaskId::new(entry.key(), generation);
+        trace!(target: "coring::task", task = entry.key(), generation, "spawn");
         let task = Rc::new(Task::new(future, TaskWaker::new(id, self.remote.clone())));
         if self.shutting_down.get() {
             drop(tasks);
@@ -97,6 +101,8 @@ impl Scheduler {
                 Some(entry) if entry.generation == id.generation() => entry.task.clone(),
                 _ => continue, // the main future, or a task that already finished
             };
+            #[cfg(feature = "tracing")]
+            let _span = tracing::trace_span!("coring::task::poll", task = id.index()).entered();
             if task.run() {
                 let mut tasks = self.tasks.borrow_mut();
                 // The slot may already be gone if the task shut its own runtime down.
@@ -133,6 +139,10 @@ impl Scheduler {
             }
         }
         self.run_queue.borrow_mut().clear();
+    }
+
+    pub(crate) fn spawned(&self) -> u64 {
+        self.spawned.get()
     }
 
     pub(crate) fn tasks_len(&self) -> usize {
