@@ -107,11 +107,13 @@ impl Builder {
             ));
         }
         let workers = Workers::new(self.worker_threads);
+        let core = Core::new(&self.config, self.driver, 0, workers.clone())?;
+        let threads = start_workers(&self, &workers, core.scheduler.remote().clone())?;
+        // Pin this thread only now: the workers, started from it, had to inherit the whole
+        // CPU set to pick their own CPU from.
         if self.pin_cores {
             super::worker::pin_to_cpu(0);
         }
-        let core = Core::new(&self.config, self.driver, 0, workers.clone())?;
-        let threads = start_workers(&self, &workers, core.scheduler.remote().clone())?;
         Ok(Runtime { core, threads })
     }
 }

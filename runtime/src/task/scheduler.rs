@@ -91,9 +91,11 @@ impl Scheduler {
         }
     }
 
-    /// Polls up to `max` queued tasks.
+    /// Polls up to `max` of the tasks queued now. A task woken during this batch (one that
+    /// yields, say) waits for the next one, after timers and completions had their turn.
     pub(crate) fn run_ready(&self, max: usize) {
-        for _ in 0..max {
+        let batch = max.min(self.run_queue.borrow().len());
+        for _ in 0..batch {
             let Some(id) = self.run_queue.borrow_mut().pop_front() else {
                 return;
             };
