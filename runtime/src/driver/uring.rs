@@ -92,6 +92,8 @@ pub(crate) struct UringDriver {
     ring_fd: RawFd,
     inner: RefCell<Inner>,
     deferred: RefCell<Deferred>,
+    /// An emptied `Deferred` kept for its capacity.
+    spare: RefCell<Deferred>,
     /// Set while the deferred work is being run, so nested parks don't steal it.
     running_deferred: Cell<bool>,
 }
@@ -118,6 +120,7 @@ impl UringDriver {
                 next_buf_group: 0,
             }),
             deferred: RefCell::default(),
+            spare: RefCell::default(),
             running_deferred: Cell::new(false),
         };
         driver.inner.borrow_mut().arm_wake();
@@ -351,18 +354,22 @@ impl UringDriver {
         if self.running_deferred.replace(true) {
             return;
         }
+        // Swap the collected work with an empty batch that keeps its capacity, so a park
+        // allocates nothing once the vectors have grown.
+        let mut batch = mem::take(&mut *self.spare.borrow_mut());
         loop {
-            let Deferred { wakers, orphans } = mem::take(&mut *self.deferred.borrow_mut());
-            if wakers.is_empty() && orphans.is_empty() {
+            mem::swap(&mut batch, &mut *self.deferred.borrow_mut());
+            if batch.wakers.is_empty() && batch.orphans.is_empty() {
                 break;
             }
-            for waker in wakers {
+            for waker in batch.wakers.drain(..) {
                 waker.wake();
             }
-            for (orphan, completion) in orphans {
+            for (orphan, completion) in batch.orphans.drain(..) {
                 orphan.complete(completion);
             }
         }
+        *self.spare.borrow_mut() = batch;
         self.running_deferred.set(false);
     }
 
