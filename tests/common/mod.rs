@@ -319,3 +319,60 @@ pub async fn tcp_pair() -> io::Result<(coring::net::TcpStream, std::net::TcpStre
 pub fn uring() -> coring::runtime::Builder {
     coring::runtime::Runtime::builder().driver(coring::runtime::DriverPolicy::IoUring)
 }
+
+/// The calling thread's kernel thread id.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// The CPUs thread `tid` of this process (0: the calling thread) may run on.
+pub fn cpu_affinity(tid: i32) -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let rc = libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        assert_eq!(
+            rc,
+            0,
+            "sched_getaffinity({tid}): {}",
+            io::Error::last_os_error()
+        );
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
+}
+
+/// Whether thread `tid` still exists in this process.
+pub fn thread_exists(tid: i32) -> bool {
+    Path::new(&format!("/proc/self/task/{tid}")).exists()
+}
+
+/// The number of threads in this process.
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .count()
+}
+
+/// Waits up to `limit` for `cond` to hold; returns whether it did.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The `p`-th percentile (0..=100, nearest rank) of `sorted`, which must be sorted.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    assert!(!sorted.is_empty(), "percentile of nothing");
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
