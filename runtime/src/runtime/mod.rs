@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 pub use builder::Builder;
-pub use worker::{spawn_on, worker_index, ShutdownHandle};
+pub use worker::{spawn_on, spawn_on_with, worker_index, ShutdownHandle};
 
 use crate::driver::{Driver, DriverKind, DriverPolicy, Metrics, RingConfig, RingFlags};
 use crate::task::scheduler::Scheduler;

@@ -168,8 +168,24 @@ where
     spawn_on_with(worker, move || future)
 }
 
-/// Spawns the future `make()` on worker `worker`, creating it there (it need not be `Send`).
-pub(crate) fn spawn_on_with<M, F>(worker: usize, make: M) -> JoinHandle<F::Output>
+/// Spawns the future `make()` on worker `worker`, creating it there: the future need not be
+/// `Send` (it may hold sockets, timers or local handles across awaits); only `make` and the
+/// output cross threads.
+///
+/// # Panics
+/// Outside a coring runtime, or when `worker` is not below the number of workers.
+///
+/// ```
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let handle = coring::runtime::spawn_on_with(0, || async {
+///     let local = std::rc::Rc::new(5); // not Send, held across an await
+///     coring::task::yield_now().await;
+///     *local
+/// });
+/// assert_eq!(handle.await.unwrap(), 5);
+/// # });
+/// ```
+pub fn spawn_on_with<M, F>(worker: usize, make: M) -> JoinHandle<F::Output>
 where
     M: FnOnce() -> F + Send + 'static,
     F: Future + 'static,

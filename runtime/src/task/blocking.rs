@@ -75,11 +75,11 @@ impl Pool {
         let mut state = self.lock();
         state.queue.push_back(job);
         if state.idle > 0 {
-            drop(state);
             self.work.notify_one();
-            return;
         }
-        if state.threads < MAX_THREADS {
+        // `idle` drops only when a woken thread runs: until then it still counts threads that
+        // are already spoken for. Start another thread whenever the queue outgrows them.
+        if state.queue.len() > state.idle && state.threads < MAX_THREADS {
             state.threads += 1;
             drop(state);
             let spawned = std::thread::Builder::new()
