@@ -16,10 +16,12 @@
 //! assert_eq!(slice.into_inner().len(), 11);
 //! ```
 
+mod fixed;
 mod impls;
 mod ring;
 mod slice;
 
+pub use fixed::{FixedBuf, FixedBufPool};
 pub use ring::{BufRing, ProvidedBuf};
 pub use slice::Slice;
 
@@ -40,6 +42,13 @@ pub unsafe trait IoBuf: Unpin + 'static {
 
     /// Bytes of capacity (a read may fill this many).
     fn bytes_total(&self) -> usize;
+
+    /// The index of the registered buffer this memory lies in, for buffers from a
+    /// [`FixedBufPool`]: file ops then use `READ_FIXED` / `WRITE_FIXED`. `None` (the
+    /// default) for ordinary memory.
+    fn fixed_index(&self) -> Option<u16> {
+        None
+    }
 
     /// A view of `range` of this buffer; the range is checked against
     /// [`bytes_total`](IoBuf::bytes_total).

@@ -81,6 +81,11 @@ unsafe impl<T: IoBuf> IoBuf for Slice<T> {
     fn bytes_total(&self) -> usize {
         self.end - self.begin
     }
+
+    fn fixed_index(&self) -> Option<u16> {
+        // A part of a registered buffer is still inside it.
+        self.buf.fixed_index()
+    }
 }
 
 // SAFETY: as for `IoBuf`; `set_init` forwards the offset into the underlying buffer.

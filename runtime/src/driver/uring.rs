@@ -151,6 +151,18 @@ impl UringDriver {
         Ok(group)
     }
 
+    /// Registers fixed buffers (one table per ring).
+    pub(crate) fn register_buffers(&self, iovecs: &[libc::iovec]) -> io::Result<()> {
+        let inner = self.inner.borrow();
+        // SAFETY: the caller keeps the described memory alive until `unregister_buffers`
+        // succeeds or the ring is closed.
+        unsafe { inner.ring.submitter().register_buffers(iovecs) }
+    }
+
+    pub(crate) fn unregister_buffers(&self) -> io::Result<()> {
+        self.inner.borrow().ring.submitter().unregister_buffers()
+    }
+
     pub(crate) fn unregister_buf_ring(&self, group: u16) -> io::Result<()> {
         self.inner
             .borrow()

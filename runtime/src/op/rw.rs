@@ -37,9 +37,15 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         let len = clamp_len(self.buf.bytes_total());
-        opcode::Read::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len)
-            .offset(self.offset)
-            .build()
+        let ptr = self.buf.stable_mut_ptr();
+        match self.buf.fixed_index() {
+            Some(index) => opcode::ReadFixed::new(types::Fd(self.fd), ptr, len, index)
+                .offset(self.offset)
+                .build(),
+            None => opcode::Read::new(types::Fd(self.fd), ptr, len)
+                .offset(self.offset)
+                .build(),
+        }
     }
 
     fn fallback(&mut self) -> Fallback {
@@ -89,9 +95,15 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         let len = clamp_len(self.buf.bytes_init());
-        opcode::Write::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
-            .offset(self.offset)
-            .build()
+        let ptr = self.buf.stable_ptr();
+        match self.buf.fixed_index() {
+            Some(index) => opcode::WriteFixed::new(types::Fd(self.fd), ptr, len, index)
+                .offset(self.offset)
+                .build(),
+            None => opcode::Write::new(types::Fd(self.fd), ptr, len)
+                .offset(self.offset)
+                .build(),
+        }
     }
 
     fn fallback(&mut self) -> Fallback {
