@@ -37,7 +37,7 @@ fn file_round_trip_through_fixed_buffers() {
         let input = pool.try_take().unwrap();
         let (res, input) = file.read_exact_at(input, 4096).await;
         res.unwrap();
-        assert!(&input[..] == &expected[..], "read back what was written");
+        assert!(input[..] == expected[..], "read back what was written");
 
         // A slice of a registered buffer is read into in place.
         let mut second = pool.try_take().unwrap();
