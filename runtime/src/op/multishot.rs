@@ -44,6 +44,12 @@ pub unsafe trait MultishotCode: 'static {
     fn fallback(&mut self) -> Fallback {
         Fallback::unsupported(std::any::type_name::<Self>())
     }
+
+    /// Readiness fallback only: whether the op has produced everything it will (the ring
+    /// says so itself, with a completion lacking `IORING_CQE_F_MORE`).
+    fn is_finished(&self) -> bool {
+        false
+    }
 }
 
 /// The op struct of a dropped stream, kept until the kernel's last completion.
@@ -98,6 +104,16 @@ impl<T: MultishotCode> MultishotOp<T> {
     }
 }
 
+impl<T: MultishotCode> MultishotOp<T> {
+    /// The op struct back, once the stream has ended (the kernel is done with it).
+    pub fn into_data(mut self) -> Option<T> {
+        match self.state {
+            State::Ended | State::Failed(_) => self.data.take(),
+            _ => None,
+        }
+    }
+}
+
 impl<T: MultishotCode> Unpin for MultishotOp<T> {}
 
 impl<T: MultishotCode> Stream for MultishotOp<T> {
@@ -148,7 +164,11 @@ impl<T: MultishotCode> Stream for MultishotOp<T> {
                                 flags,
                                 from_kernel: true,
                             };
-                            return Poll::Ready(Some(Ok(data.next(completion))));
+                            let item = data.next(completion);
+                            if data.is_finished() {
+                                this.state = State::Ended;
+                            }
+                            return Poll::Ready(Some(Ok(item)));
                         }
                         Fallback::Wait(fd, interest) => {
                             match epoll.wait(Some((fd, interest)), None) {

@@ -291,6 +291,65 @@ unsafe impl super::multishot::MultishotCode for RecvMulti {
     }
 }
 
+/// `IORING_OP_SEND_ZC` (Linux 6.0+): sends without copying the buffer into the kernel. Two
+/// completions: the result, then a notification once the kernel no longer reads the buffer;
+/// the buffer is handed back only after the second.
+pub struct SendZc<B> {
+    fd: RawFd,
+    buf: B,
+    result: Option<io::Result<u32>>,
+}
+
+impl<B: IoBuf> SendZc<B> {
+    /// Sends `buf`'s initialized bytes on socket `fd` without a copy.
+    pub fn new(fd: RawFd, buf: B) -> Self {
+        SendZc {
+            fd,
+            buf,
+            result: None,
+        }
+    }
+
+    /// The send's result (once its stream ended) and the buffer.
+    pub fn into_parts(self) -> (Option<io::Result<u32>>, B) {
+        (self.result, self.buf)
+    }
+}
+
+const IORING_CQE_F_NOTIF: u32 = 1 << 3;
+
+// SAFETY: the entry points into `buf`'s stable memory, owned by the op until its last
+// completion (the notification).
+unsafe impl<B: IoBuf> super::multishot::MultishotCode for SendZc<B> {
+    type Item = ();
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let len = clamp_len(self.buf.bytes_init());
+        opcode::SendZc::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+
+    fn next(&mut self, completion: Completion) {
+        if completion.flags & IORING_CQE_F_NOTIF == 0 {
+            self.result = Some(completion.result);
+        }
+    }
+
+    fn fallback(&mut self) -> Fallback {
+        // No zero-copy without the ring: a plain non-blocking send.
+        let (ptr, len) = (self.buf.stable_ptr().cast(), self.buf.bytes_init());
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        // SAFETY: the buffer's stable memory, with `len` initialized bytes.
+        let ret = unsafe { libc::send(self.fd, ptr, len, flags) };
+        Fallback::from_syscall(ret, self.fd, Interest::Writable)
+    }
+
+    fn is_finished(&self) -> bool {
+        self.result.is_some()
+    }
+}
+
 const IORING_CQE_F_BUFFER: u32 = 1;
 const IORING_CQE_BUFFER_SHIFT: u32 = 16;
 
