@@ -4,6 +4,8 @@
 //! and handed to its [`JoinHandle`]; the runtime and the other tasks go on.
 
 mod blocking;
+#[cfg(all(test, coring_loom))]
+mod blocking_loom;
 pub(crate) mod coop;
 pub(crate) mod join;
 mod park;
