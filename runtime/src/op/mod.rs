@@ -27,6 +27,7 @@ pub mod openclose;
 pub mod path;
 pub mod poll;
 pub mod rw;
+pub mod splice;
 pub mod timeout;
 
 use std::future::Future;
