@@ -61,11 +61,20 @@ pub(crate) fn refused_by_driver(err: &io::Error) -> bool {
 }
 
 /// Runs `f` on the blocking pool; a panic or abort of the job becomes an `io::Error`.
+///
+/// Like the ring path, it needs a coring runtime on this thread, so a file function behaves
+/// the same whichever path the kernel makes it take.
 pub(crate) async fn blocking<T, F>(f: F) -> io::Result<T>
 where
     F: FnOnce() -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
+    if coring_runtime::runtime::driver_kind().is_none() {
+        return Err(io::Error::other(
+            "coring: file I/O needs a coring runtime on this thread; \
+             run it inside Runtime::block_on or #[coring::main]",
+        ));
+    }
     spawn_blocking(f).await.map_err(io::Error::from)?
 }
 
