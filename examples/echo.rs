@@ -8,7 +8,9 @@
 use coring::buf::IoBuf;
 use coring::net::TcpListener;
 
-async fn serve(listener: TcpListener) -> std::io::Result<()> {
+/// Accepts connections on `listener` forever, one echo task each (`tests/real_clients.rs`
+/// runs this against `nc` and `socat`).
+pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     loop {
         let (stream, _peer) = listener.accept().await?;
         stream.set_nodelay(true)?;

@@ -29,9 +29,43 @@
 //!     }
 //! }
 //! ```
+//!
+//! # Combinators: `select!`, `join!`
+//! coring's futures (ops, [`JoinHandle`](task::JoinHandle)s, [`time::sleep`], channel
+//! receives) are plain `std` futures, so the runtime-agnostic macros of `futures-util` work
+//! on them: `futures::join!` polls several at once, `futures::select!` takes the first to
+//! finish and drops the others, which cancels their I/O (a dropped op is cancelled in the
+//! kernel and its buffer freed after the kernel is done with it). For a group of spawned
+//! tasks, see [`task::JoinSet`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use futures_util::{future::FutureExt, join, pin_mut, select};
+//! # coring::runtime::Runtime::new().unwrap().block_on(async {
+//! let (a, b) = join!(coring::spawn(async { 1 }), async { 2 });
+//! assert_eq!((a.unwrap(), b), (1, 2));
+//!
+//! let (r, w) = coring::net::UnixStream::pair()?;
+//! let read = r.read(vec![0u8; 16]).fuse(); // never completes: nobody writes
+//! let timer = coring::time::sleep(Duration::from_millis(5)).fuse();
+//! pin_mut!(read, timer);
+//! let what = select! {
+//!     _ = read => "data",
+//!     () = timer => "timeout", // the read is dropped, so cancelled
+//! };
+//! assert_eq!(what, "timeout");
+//! # drop(w);
+//! # Ok::<(), std::io::Error>(())
+//! # }).unwrap();
+//! ```
 
 pub use coring_macros::{main, test};
 pub use coring_runtime::{buf, io, op, signal, spawn, task, time};
+
+#[cfg(any(feature = "compat", feature = "hyper"))]
+pub mod compat;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 
 /// The runtime: [`Runtime`](runtime::Runtime), its [`Builder`](runtime::Builder), metrics and
 /// setup errors.

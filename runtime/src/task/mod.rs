@@ -8,6 +8,7 @@ mod blocking;
 mod blocking_loom;
 pub(crate) mod coop;
 pub(crate) mod join;
+mod join_set;
 mod park;
 mod raw;
 pub(crate) mod scheduler;
@@ -19,6 +20,7 @@ use std::task::{Context, Poll};
 
 pub use blocking::spawn_blocking;
 pub use join::{JoinError, JoinHandle};
+pub use join_set::JoinSet;
 
 /// Spawns a task on the current thread's runtime.
 ///

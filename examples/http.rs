@@ -1,0 +1,52 @@
+//! A hello-world HTTP/1.1 server on coring with hyper 1.x (keep-alive on):
+//! `cargo run --release --features hyper --example http -- [ADDR]` (default 127.0.0.1:8080).
+//!
+//! hyper runs unchanged on coring through three adapters: [`Compat`](coring::compat::Compat)
+//! (`stream.compat()`) as hyper's `Read`/`Write`, [`CoringTimer`] for hyper's timeouts, and
+//! `coring::hyper::CoringExecutor` for the tasks hyper spawns (HTTP/2, clients). One thread;
+//! `examples/http_tokio.rs` is the same service on tokio's current-thread runtime.
+
+use std::convert::Infallible;
+
+use coring::compat::CompatIo;
+use coring::hyper::CoringTimer;
+use coring::net::TcpListener;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+
+/// The service: the same in `examples/http_tokio.rs`.
+async fn hello(_request: Request<Incoming>) -> Result<Response<String>, Infallible> {
+    Ok(Response::new(String::from("Hello, World!")))
+}
+
+/// Serves HTTP/1.1 on every connection `listener` accepts, one task per connection.
+pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
+    loop {
+        let (stream, _peer) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        coring::spawn(async move {
+            let served = http1::Builder::new()
+                .timer(CoringTimer)
+                .serve_connection(stream.compat(), service_fn(hello))
+                .await;
+            if let Err(e) = served {
+                if !e.is_incomplete_message() {
+                    eprintln!("http: connection error: {e}");
+                }
+            }
+        });
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    coring::runtime::Runtime::new()?.block_on(async {
+        let listener = TcpListener::bind(addr.as_str()).await?;
+        println!("http (coring + hyper) on http://{}", listener.local_addr()?);
+        serve(listener).await
+    })
+}
