@@ -140,9 +140,6 @@ fn drop_with_pending_multishot_recv_file_write_and_timers() {
 }
 
 #[test]
-#[ignore = "runtime bug: on the epoll backend an op that completes at once spends no \
-            cooperative budget, so a task looping on file writes never yields and starves \
-            every other task and the timers (the runtime thread spins forever)"]
 fn epoll_ready_ops_starve_other_tasks() {
     // A task that loops on file writes (always ready at once on epoll: regular files are
     // never "not ready") must still let the `block_on` future's 10 ms sleep end.

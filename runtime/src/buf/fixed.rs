@@ -119,18 +119,16 @@ impl FixedBufPool {
 }
 
 fn explain_register_error(e: io::Error) -> io::Error {
-    let advice = match e.raw_os_error() {
-        Some(libc::ENOMEM) => {
-            "the kernel could not pin the buffers: RLIMIT_MEMLOCK (`ulimit -l`) is too low \
-             for their size; raise it or register fewer or smaller buffers"
-        }
-        Some(libc::EBUSY) => {
-            "this thread's ring already has registered buffers: use one pool per thread"
-        }
-        Some(libc::EFAULT) => "the kernel refused the buffer memory",
-        _ => "registering fixed buffers failed",
-    };
-    io::Error::new(e.kind(), format!("coring: {advice} ({e})"))
+    match e.raw_os_error() {
+        Some(libc::EBUSY) => io::Error::new(
+            e.kind(),
+            format!(
+                "coring: this thread's ring already has registered buffers: use one pool per \
+                 thread ({e})"
+            ),
+        ),
+        _ => super::explain_pinning_error(e, "fixed buffers"),
+    }
 }
 
 impl Drop for Pool {

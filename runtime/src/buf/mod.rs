@@ -94,3 +94,18 @@ pub unsafe trait IoBufMut: IoBuf {
     /// The first `pos` bytes must really be initialized.
     unsafe fn set_init(&mut self, pos: usize);
 }
+
+/// Explains an error from registering memory with the kernel (fixed buffers, buffer rings):
+/// the usual cause of `ENOMEM` is the memlock limit.
+pub(crate) fn explain_pinning_error(e: std::io::Error, what: &str) -> std::io::Error {
+    let advice = match e.raw_os_error() {
+        Some(libc::ENOMEM) => format!(
+            "the kernel could not pin the {what}: RLIMIT_MEMLOCK (`ulimit -l`) is too low for \
+             their size (processes without CAP_IPC_LOCK are limited by it); raise it, or use \
+             fewer or smaller buffers"
+        ),
+        Some(libc::EFAULT) => format!("the kernel refused the {what}' memory"),
+        _ => format!("registering {what} failed"),
+    };
+    std::io::Error::new(e.kind(), format!("coring: {advice} ({e})"))
+}

@@ -86,7 +86,8 @@ impl BufRing {
         let group = match &*driver {
             Driver::Uring(ring) => ring
                 .register_buf_ring(entries.as_ptr() as u64, count)
-                .map(Some),
+                .map(Some)
+                .map_err(|e| super::explain_pinning_error(e, "buffer ring")),
             Driver::Epoll(_) => Ok(None),
         };
         let group = match group {

@@ -256,8 +256,13 @@ impl EpollDriver {
                 wakers.extend(inner.slots.complete(key, cqe));
             }
         }
+        // A panicking waker must not cost the others their wake-up (see the uring backend).
+        let mut panic = None;
         for waker in wakers {
-            waker.wake();
+            super::catch_first_panic(&mut panic, || waker.wake());
+        }
+        if let Some(payload) = panic {
+            std::panic::resume_unwind(payload);
         }
         Ok(())
     }

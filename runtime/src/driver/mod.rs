@@ -272,6 +272,16 @@ pub(crate) fn forget_fd(fd: RawFd) {
     });
 }
 
+/// Runs `f`, keeping the first panic of a batch in `first` instead of unwinding.
+pub(crate) fn catch_first_panic(
+    first: &mut Option<Box<dyn std::any::Any + Send>>,
+    f: impl FnOnce(),
+) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        first.get_or_insert(payload);
+    }
+}
+
 fn log_fallback_once(reason: &str) {
     static LOGGED: std::sync::Once = std::sync::Once::new();
     LOGGED.call_once(|| eprintln!("{reason}; using the epoll fallback driver instead"));

@@ -368,6 +368,11 @@ impl UringDriver {
         }
         // Swap the collected work with an empty batch that keeps its capacity, so a park
         // allocates nothing once the vectors have grown.
+        // Each waker and orphan is user-reachable code (a foreign waker, a buffer's `Drop`):
+        // one that panics must not cost the rest of the batch its wake-up, nor leave the
+        // driver believing it is still running this loop. The first panic is re-raised once
+        // the batch is done and the driver is consistent.
+        let mut panic = None;
         let mut batch = mem::take(&mut *self.spare.borrow_mut());
         loop {
             mem::swap(&mut batch, &mut *self.deferred.borrow_mut());
@@ -375,14 +380,17 @@ impl UringDriver {
                 break;
             }
             for waker in batch.wakers.drain(..) {
-                waker.wake();
+                super::catch_first_panic(&mut panic, || waker.wake());
             }
             for (orphan, completion) in batch.orphans.drain(..) {
-                orphan.complete(completion);
+                super::catch_first_panic(&mut panic, || orphan.complete(completion));
             }
         }
         *self.spare.borrow_mut() = batch;
         self.running_deferred.set(false);
+        if let Some(payload) = panic {
+            std::panic::resume_unwind(payload);
+        }
     }
 
     /// Cancels every op in flight and waits, at most [`SHUTDOWN_GRACE`], for their terminal

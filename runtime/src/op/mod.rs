@@ -140,7 +140,14 @@ pub struct Op<T: OpCode> {
     data: Option<T>,
     /// The op's deadline, kept across readiness retries (epoll backend only).
     deadline: Option<std::time::Instant>,
+    /// Linked to an `IORING_OP_LINK_TIMEOUT`: `ECANCELED` then means "timed out".
+    linked_timeout: bool,
+    /// Times the op was submitted again after an `ECANCELED` nobody asked for.
+    resubmits: u8,
 }
+
+/// How often an op is submitted again after the kernel cancelled it on its own.
+const MAX_RESUBMITS: u8 = 3;
 
 enum State {
     /// In the driver's op table (io_uring: in the kernel; epoll: waiting for readiness).
@@ -203,6 +210,8 @@ impl<T: OpCode> Op<T> {
                 state: State::Submitted(driver, key),
                 data: Some(data),
                 deadline,
+                linked_timeout: timeout.is_some(),
+                resubmits: 0,
             },
             Err(e) => Op::immediate(data, Err(e), false),
         }
@@ -213,6 +222,8 @@ impl<T: OpCode> Op<T> {
             state: State::Immediate(Some(result), ran),
             data: Some(data),
             deadline: None,
+            linked_timeout: false,
+            resubmits: 0,
         }
     }
 
@@ -245,9 +256,29 @@ impl<T: OpCode> Future for Op<T> {
         let completion = match &mut this.state {
             State::Submitted(driver, key) => {
                 std::task::ready!(coop::poll_proceed(cx));
-                let cqe = std::task::ready!(driver.poll_op(*key, cx));
+                let mut cqe = std::task::ready!(driver.poll_op(*key, cx));
                 match &**driver {
-                    Driver::Uring(_) => Completion::from(cqe),
+                    Driver::Uring(ring) => {
+                        // ECANCELED that nobody asked for: the kernel dropped the work before
+                        // it ran (io-wq could not start a worker, say). Only a linked timeout
+                        // or our own cancel means it; otherwise the op never happened, so
+                        // submit it again.
+                        while cqe.result == -libc::ECANCELED
+                            && !this.linked_timeout
+                            && this.resubmits < MAX_RESUBMITS
+                        {
+                            let data = this.data.as_mut().expect("data lives until completion");
+                            this.resubmits += 1;
+                            match ring.submit(data.sqe()) {
+                                Ok(next) => {
+                                    *key = next;
+                                    cqe = std::task::ready!(driver.poll_op(next, cx));
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        Completion::from(cqe)
+                    }
                     Driver::Epoll(epoll) => {
                         let data = this.data.as_mut().expect("data lives until completion");
                         match fallback::resume(epoll, key, data, cqe, this.deadline, cx) {
@@ -257,13 +288,18 @@ impl<T: OpCode> Future for Op<T> {
                     }
                 }
             }
-            State::Immediate(result, ran) => Completion {
-                result: result
-                    .take()
-                    .unwrap_or_else(|| Err(io::Error::other("coring: op polled after completion"))),
-                flags: 0,
-                from_kernel: *ran,
-            },
+            State::Immediate(result, ran) => {
+                // Done without waiting (epoll ops that were ready, short circuits): still
+                // spend budget, so a task looping on always-ready I/O yields.
+                std::task::ready!(coop::poll_proceed(cx));
+                Completion {
+                    result: result.take().unwrap_or_else(|| {
+                        Err(io::Error::other("coring: op polled after completion"))
+                    }),
+                    flags: 0,
+                    from_kernel: *ran,
+                }
+            }
         };
         let data = this
             .data
