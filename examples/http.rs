@@ -1,5 +1,7 @@
 //! A hello-world HTTP/1.1 server on coring with hyper 1.x (keep-alive on):
-//! `cargo run --release --features hyper --example http -- [ADDR]` (default 127.0.0.1:8080).
+//! `cargo run --release --features hyper --example http -- [ADDR] [--buf-ring]` (default
+//! 127.0.0.1:8080). With `--buf-ring`, connections read through one shared provided buffer
+//! ring ([`Compat::with_buf_ring`](coring::compat::Compat::with_buf_ring)).
 //!
 //! hyper runs unchanged on coring through three adapters: [`Compat`](coring::compat::Compat)
 //! (`stream.compat()`) as hyper's `Read`/`Write`, [`CoringTimer`] for hyper's timeouts, and
@@ -8,7 +10,8 @@
 
 use std::convert::Infallible;
 
-use coring::compat::CompatIo;
+use coring::buf::BufRing;
+use coring::compat::{Compat, CompatIo};
 use coring::hyper::CoringTimer;
 use coring::net::TcpListener;
 use hyper::body::Incoming;
@@ -23,13 +26,22 @@ async fn hello(_request: Request<Incoming>) -> Result<Response<String>, Infallib
 
 /// Serves HTTP/1.1 on every connection `listener` accepts, one task per connection.
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
+    serve_with(listener, None).await
+}
+
+/// [`serve`], reading through `ring` when given.
+pub async fn serve_with(listener: TcpListener, ring: Option<BufRing>) -> std::io::Result<()> {
     loop {
         let (stream, _peer) = listener.accept().await?;
         stream.set_nodelay(true)?;
+        let io = match &ring {
+            Some(ring) => Compat::with_buf_ring(stream, ring),
+            None => stream.compat(),
+        };
         coring::spawn(async move {
             let served = http1::Builder::new()
                 .timer(CoringTimer)
-                .serve_connection(stream.compat(), service_fn(hello))
+                .serve_connection(io, service_fn(hello))
                 .await;
             if let Err(e) = served {
                 if !e.is_incomplete_message() {
@@ -41,12 +53,22 @@ pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let mut addr = "127.0.0.1:8080".to_string();
+    let mut buf_ring = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--buf-ring" => buf_ring = true,
+            other => addr = other.to_string(),
+        }
+    }
     coring::runtime::Runtime::new()?.block_on(async {
         let listener = TcpListener::bind(addr.as_str()).await?;
         println!("http (coring + hyper) on http://{}", listener.local_addr()?);
-        serve(listener).await
+        let ring = if buf_ring {
+            Some(BufRing::new(1024, 16 * 1024)?)
+        } else {
+            None
+        };
+        serve_with(listener, ring).await
     })
 }

@@ -103,24 +103,33 @@ impl hyper::rt::Timer for CoringTimer {
     }
 }
 
+/// The current thread's id, cached (`thread::current()` clones an `Arc` each call); `None`
+/// while the thread's locals are being destroyed. Thread ids are never reused.
+fn this_thread() -> Option<ThreadId> {
+    thread_local! {
+        static ID: ThreadId = thread::current().id();
+    }
+    ID.try_with(|id| *id).ok()
+}
+
 /// A coring sleep that hyper may hold in a `Send + Sync` box: it is only ever polled or
 /// dropped on the thread that made it.
 struct Sleep {
     inner: ManuallyDrop<crate::time::Sleep>,
-    owner: ThreadId,
+    owner: Option<ThreadId>,
 }
 
 impl Sleep {
     fn new(inner: crate::time::Sleep) -> Sleep {
         Sleep {
             inner: ManuallyDrop::new(inner),
-            owner: thread::current().id(),
+            owner: this_thread(),
         }
     }
 
     fn check_thread(&self) {
         assert!(
-            thread::current().id() == self.owner,
+            self.owner.is_some() && this_thread() == self.owner,
             "coring::hyper: a CoringTimer sleep was used on a thread other than its runtime's"
         );
     }
@@ -153,7 +162,7 @@ impl hyper::rt::Sleep for Sleep {}
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if thread::current().id() == self.owner {
+        if self.owner.is_some() && this_thread() == self.owner {
             // SAFETY: dropped once, here, on the owning thread; `inner` is not used again.
             unsafe { ManuallyDrop::drop(&mut self.inner) }
         }

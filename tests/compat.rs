@@ -117,6 +117,52 @@ fn tcp_round_trip_tiny_buffers() {
 }
 
 #[test]
+fn tcp_round_trip_through_a_provided_buffer_ring() {
+    watchdog(60, || {
+        Runtime::new().unwrap().block_on(async {
+            let ring = coring::buf::BufRing::new(8, 1000).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = coring::spawn(collect_then_echo(listener));
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let mut io = Compat::with_buf_ring(stream, &ring);
+            let data = Rng::new(3).bytes(300_000);
+            write_all(&mut io, &data).await.unwrap();
+            shutdown(&mut io).await.unwrap();
+            // 1000-byte ring buffers, 8 of them, read in odd-sized pieces.
+            let back = read_to_end(&mut io, 777).await;
+            server.await.unwrap();
+            assert!(back == data, "bytes differ after the round trip");
+            let mut buf = [0u8; 4];
+            assert_eq!(read(&mut io, &mut buf).await.unwrap(), 0, "EOF stays EOF");
+        })
+    })
+}
+
+#[test]
+fn ring_reads_share_one_buffer_ring_between_connections() {
+    use futures_util::io::AsyncBufReadExt;
+    watchdog(30, || {
+        Runtime::new().unwrap().block_on(async {
+            let ring = coring::buf::BufRing::new(4, 64).unwrap();
+            let mut pairs = Vec::new();
+            for i in 0..3 {
+                let (a, b) = UnixStream::pair().unwrap();
+                let (res, _) = b.write_all(format!("line {i}\nrest").into_bytes()).await;
+                res.unwrap();
+                pairs.push((Compat::with_buf_ring(a, &ring), b));
+            }
+            for (i, (io, _)) in pairs.iter_mut().enumerate() {
+                let mut line = String::new();
+                io.read_line(&mut line).await.unwrap();
+                assert_eq!(line, format!("line {i}\n"));
+                assert_eq!(io.read_buffer(), b"rest");
+            }
+        })
+    })
+}
+
+#[test]
 fn vectored_writes_are_gathered() {
     watchdog(30, || {
         Runtime::new().unwrap().block_on(async {
