@@ -311,15 +311,29 @@ impl<T: OpCode> Future for Op<T> {
 
 impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
-        if let (Some(data), State::Submitted(driver, key)) = (self.data.take(), &self.state) {
-            match &**driver {
+        let Some(data) = self.data.take() else {
+            return;
+        };
+        match &mut self.state {
+            State::Submitted(driver, key) => match &**driver {
                 Driver::Uring(ring) => ring.drop_op(*key, Box::new(data)),
                 // Nothing of the op is in the kernel: forget the wait, drop the data.
                 Driver::Epoll(epoll) => {
                     epoll.drop_op(*key);
                     drop(data);
                 }
+            },
+            // The op ran (its readiness fallback did the work) but nobody took the result:
+            // release what it created, as for a ring op whose future was dropped.
+            State::Immediate(Some(result), true) => {
+                let result = std::mem::replace(result, Ok(0));
+                data.complete_orphan(Completion {
+                    result,
+                    flags: 0,
+                    from_kernel: true,
+                });
             }
+            State::Immediate(..) => drop(data),
         }
     }
 }
