@@ -61,9 +61,14 @@ pub fn open_fds() -> BTreeMap<i32, String> {
         let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        // The directory fd of this very listing vanishes before readlink: skip it.
+        // The directory fd of this very listing (or another thread's listing) is not the
+        // process's own: it points at /proc/<pid>/fd, or is gone before readlink. Skip it.
         if let Ok(target) = std::fs::read_link(entry.path()) {
-            fds.insert(fd, target.to_string_lossy().into_owned());
+            let target = target.to_string_lossy().into_owned();
+            if target.starts_with("/proc/") && target.ends_with("/fd") {
+                continue;
+            }
+            fds.insert(fd, target);
         }
     }
     fds
