@@ -1,0 +1,319 @@
+//! Echo servers for the grid: `echo-server NAME ADDR`, one thread each.
+//!
+//! Every runtime runs the user loop of `examples/echo.rs`: accept; per connection, read up to
+//! 4096 bytes and write all of them back, TCP_NODELAY on. Each prints
+//! `listening on ADDR` on stdout when ready (ADDR may end in `:0`; the bound port is printed).
+//!
+//! NAME: coring, monoio, glommio, tokio-uring, compio, tokio, floor-default, floor-tuned,
+//! floor-best.
+//!
+//! The coring server answers SIGUSR1 by printing `metrics enters=.. sqes=.. cqes=..` (its
+//! `Runtime::metrics()`) on stderr; the runner sends it at the edges of the measured window.
+
+use std::io;
+
+const SERVERS: &[&str] = &[
+    "coring",
+    "monoio",
+    "glommio",
+    "tokio-uring",
+    "compio",
+    "tokio",
+    "floor-default",
+    "floor-tuned",
+    "floor-best",
+];
+
+fn ready(addr: std::net::SocketAddr) {
+    println!("listening on {addr}");
+}
+
+fn main() -> io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || args[0] == "--help" || args[0] == "-h" {
+        eprintln!(
+            "usage: echo-server NAME [ADDR]\n  NAME: {}",
+            SERVERS.join(", ")
+        );
+        std::process::exit(2);
+    }
+    let name = args[0].as_str();
+    let addr = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    match name {
+        "coring" => coring_server::run(&addr),
+        "monoio" => monoio_server::run(&addr),
+        "glommio" => glommio_server::run(&addr),
+        "tokio-uring" => tokio_uring_server::run(&addr),
+        "compio" => compio_server::run(&addr),
+        "tokio" => tokio_server::run(&addr),
+        "floor-default" | "floor-tuned" | "floor-best" => {
+            let listener = coring_bench::std_listener(&addr)?;
+            ready(listener.local_addr()?);
+            match name {
+                "floor-default" => coring_bench::floor::run_simple(listener, false),
+                "floor-tuned" => coring_bench::floor::run_simple(listener, true),
+                _ => coring_bench::floor::run_best(listener),
+            }
+        }
+        other => {
+            eprintln!("unknown server {other:?}; one of: {}", SERVERS.join(", "));
+            std::process::exit(2);
+        }
+    }
+}
+
+mod coring_server {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    use coring::buf::IoBuf;
+    use coring::runtime::Runtime;
+
+    /// Write end of the self-pipe the SIGUSR1 handler writes to.
+    static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
+
+    extern "C" fn on_usr1(_: libc::c_int) {
+        let fd = SIGNAL_FD.load(Ordering::Relaxed);
+        let b = 1u8;
+        // SAFETY: write(2) is async-signal-safe; the buffer is a live local.
+        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+    }
+
+    /// `examples/echo.rs` on an explicit `Runtime` (default builder, like `#[coring::main]`),
+    /// plus a side task that prints the runtime's metrics when SIGUSR1 arrives. The side task
+    /// has one read in flight on a socketpair and costs nothing while no signal comes.
+    pub fn run(addr: &str) -> std::io::Result<()> {
+        // Leaked so the metrics task can hold a `'static` reference (the process ends by signal).
+        let rt: &'static Runtime = Box::leak(Box::new(Runtime::new()?));
+        eprintln!("coring ring flags: {}", rt.ring_flags());
+        let mut fds = [0i32; 2];
+        // SAFETY: socketpair writes two fds into the live array.
+        if unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        } != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        SIGNAL_FD.store(fds[1], Ordering::Relaxed);
+        // SAFETY: installs a handler that only calls write(2).
+        unsafe { libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t) };
+        // SAFETY: fds[0] was just created and is owned by nobody else. coring's TcpStream only
+        // issues recv/read on it, which a unix stream socket supports.
+        let signal_rx = unsafe { std::net::TcpStream::from(OwnedFd::from_raw_fd(fds[0])) };
+        let rt_ref = rt;
+        rt.block_on(async move {
+            let signals = coring::net::TcpStream::from_std(signal_rx);
+            coring::spawn(async move {
+                let mut buf = vec![0u8; 64];
+                loop {
+                    let (res, b) = signals.read(buf).await;
+                    buf = b;
+                    if !matches!(res, Ok(n) if n > 0) {
+                        return;
+                    }
+                    let m = rt_ref.metrics();
+                    eprintln!(
+                        "metrics enters={} sqes={} cqes={} in_flight={}",
+                        m.enters, m.sqes, m.cqes, m.ops_in_flight
+                    );
+                }
+            });
+            echo_main(addr).await
+        })
+    }
+
+    /// The user loop of `examples/echo.rs`, verbatim.
+    async fn echo_main(addr: &str) -> std::io::Result<()> {
+        let listener = coring::net::TcpListener::bind(addr).await?;
+        super::ready(listener.local_addr()?);
+        loop {
+            let (stream, _peer) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            coring::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    let (res, b) = stream.read(buf).await;
+                    let n = match res {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let (res, b) = stream.write_all(b.slice(..n)).await;
+                    buf = b.into_inner();
+                    if res.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+}
+
+mod monoio_server {
+    use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+
+    pub fn run(addr: &str) -> std::io::Result<()> {
+        let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(1024)
+            .build()?;
+        rt.block_on(async {
+            let listener = monoio::net::TcpListener::bind(addr)?;
+            super::ready(listener.local_addr()?);
+            loop {
+                let (mut stream, _peer) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                monoio::spawn(async move {
+                    let mut buf = Vec::with_capacity(4096);
+                    loop {
+                        // monoio reads into the Vec's spare capacity and sets its length.
+                        let (res, b) = stream.read(buf).await;
+                        match res {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        let (res, mut b) = stream.write_all(b).await;
+                        b.clear();
+                        buf = b;
+                        if res.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        })
+    }
+}
+
+mod glommio_server {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    use glommio::{LocalExecutorBuilder, Placement};
+
+    pub fn run(addr: &str) -> std::io::Result<()> {
+        let ex = LocalExecutorBuilder::new(Placement::Unbound)
+            .make()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        ex.run(async {
+            let listener = glommio::net::TcpListener::bind(addr).map_err(std::io::Error::from)?;
+            super::ready(listener.local_addr().map_err(std::io::Error::from)?);
+            loop {
+                let mut stream = listener.accept().await.map_err(std::io::Error::from)?;
+                stream.set_nodelay(true).map_err(std::io::Error::from)?;
+                glommio::spawn_local(async move {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        let n = match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                })
+                .detach();
+            }
+        })
+    }
+}
+
+mod tokio_uring_server {
+    pub fn run(addr: &str) -> std::io::Result<()> {
+        let addr: std::net::SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+        tokio_uring::start(async move {
+            let listener = tokio_uring::net::TcpListener::bind(addr)?;
+            super::ready(listener.local_addr()?);
+            loop {
+                let (stream, _peer) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                tokio_uring::spawn(async move {
+                    let mut buf = Vec::with_capacity(4096);
+                    loop {
+                        // tokio-uring reads into the Vec's spare capacity and sets its length.
+                        let (res, b) = stream.read(buf).await;
+                        match res {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        let (res, mut b) = stream.write_all(b).await;
+                        b.clear();
+                        buf = b;
+                        if res.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        })
+    }
+}
+
+mod compio_server {
+    use compio::io::{AsyncRead, AsyncWriteExt};
+
+    pub fn run(addr: &str) -> std::io::Result<()> {
+        let rt = compio::runtime::Runtime::new()?;
+        rt.block_on(async {
+            let listener = compio::net::TcpListener::bind(addr).await?;
+            super::ready(listener.local_addr()?);
+            loop {
+                let (mut stream, _peer) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                compio::runtime::spawn(async move {
+                    let mut buf = Vec::with_capacity(4096);
+                    loop {
+                        // compio reads into the Vec's spare capacity and sets its length.
+                        let compio::BufResult(res, b) = stream.read(buf).await;
+                        match res {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        let compio::BufResult(res, mut b) = stream.write_all(b).await;
+                        b.clear();
+                        buf = b;
+                        if res.is_err() {
+                            return;
+                        }
+                    }
+                })
+                .detach();
+            }
+        })
+    }
+}
+
+mod tokio_server {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    pub fn run(addr: &str) -> std::io::Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            super::ready(listener.local_addr()?);
+            loop {
+                let (mut stream, _peer) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        let n = match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        })
+    }
+}
