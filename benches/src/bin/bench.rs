@@ -123,7 +123,9 @@ fn run_one(
         c.args(["-c", cpu]);
         c
     };
-    let mut srv = pinned("1")
+    // Two-thread servers (`*-2t`) get both CPUs and share them with the load generator.
+    let server_cpus = if server.ends_with("-2t") { "0,1" } else { "1" };
+    let mut srv = pinned(server_cpus)
         .arg(dir.join("echo-server"))
         .args([server, "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -551,11 +553,24 @@ fn chart(
         "tokio" => RGBColor(140, 86, 75),
         _ => RGBColor(227, 119, 194),
     };
-    let root = SVGBackend::new(path, (1200, 900)).into_drawing_area();
+    let root = SVGBackend::new(path, (1300, 900)).into_drawing_area();
     root.fill(&WHITE)?;
     let title = header.lines().next().unwrap_or("echo");
     let root = root.titled(title, ("sans-serif", 18))?;
-    let (top, bottom) = root.split_vertically(430);
+    let (plots, legend) = root.split_horizontally(1150);
+    let (top, bottom) = plots.split_vertically(430);
+    for (i, s) in servers.iter().enumerate() {
+        let y = 60 + i as i32 * 22;
+        legend.draw(&Rectangle::new(
+            [(10, y), (24, y + 14)],
+            color_of(s).filled(),
+        ))?;
+        legend.draw(&Text::new(
+            s.as_str(),
+            (30, y + 1),
+            ("sans-serif", 13).into_font(),
+        ))?;
+    }
     let ns = servers.len().max(1) as f64;
     let ng = grid.len().max(1);
     let label = |i: usize| -> String {
@@ -631,20 +646,71 @@ fn chart(
                     ))
                 })
                 .collect();
-            ch.draw_series(bars)?
-                .label(s.as_str())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
-                });
+            ch.draw_series(bars)?;
         }
-        ch.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
     }
     root.present()?;
     Ok(())
+}
+
+/// Rebuilds `echo.{csv,md,svg}` in `dir` from its `echo-raw.csv` (and the header of its
+/// `echo.md`), without running anything.
+fn replot(dir: &Path) {
+    let raw = std::fs::read_to_string(dir.join("echo-raw.csv"))
+        .unwrap_or_else(|e| die(&format!("{}: {e}", dir.join("echo-raw.csv").display())));
+    let old_md = std::fs::read_to_string(dir.join("echo.md")).unwrap_or_default();
+    let header: String = old_md
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let num = |v: Option<&str>| v.and_then(|x| x.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let mut runs = Vec::new();
+    let mut servers: Vec<String> = Vec::new();
+    let mut grid: Vec<(usize, usize)> = Vec::new();
+    for line in raw.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < 14 {
+            continue;
+        }
+        let r = Run {
+            round: f[0].parse().unwrap_or(0),
+            server: f[1].to_string(),
+            conns: f[2].parse().unwrap_or(0),
+            payload: f[3].parse().unwrap_or(0),
+            rps: num(f.get(4).copied()),
+            p50: num(f.get(5).copied()),
+            p99: num(f.get(6).copied()),
+            p999: num(f.get(7).copied()),
+            srv_cpu_us_per_rt: num(f.get(8).copied()),
+            srv_util: num(f.get(9).copied()),
+            lg_cpu_us_per_rt: num(f.get(10).copied()),
+            enters_per_rt: num(f.get(11).copied()),
+            sqes_per_rt: num(f.get(12).copied()),
+            foreign: num(f.get(13).copied()),
+            perf: f
+                .get(14)
+                .map(|p| {
+                    p.split(';')
+                        .filter_map(|kv| kv.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(f64::NAN)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        if !servers.contains(&r.server) {
+            servers.push(r.server.clone());
+        }
+        if !grid.contains(&(r.conns, r.payload)) {
+            grid.push((r.conns, r.payload));
+        }
+        runs.push(r);
+    }
+    let cells = aggregate(&runs, &servers, &grid);
+    if let Err(e) = write_outputs(dir, &runs, &cells, &header, &grid, &servers) {
+        die(&format!("writing {}: {e}", dir.display()));
+    }
+    eprintln!("rewrote {}/echo.{{csv,md,svg}}", dir.display());
 }
 
 fn main() {
@@ -653,10 +719,14 @@ fn main() {
         eprintln!(
             "usage: bench [--quick] [--rounds R] [--duration SECS] [--warmup SECS] \
              [--servers a,b,..] [--conns 16,64,1000] [--payload 128,1024] [--out DIR] \
-             [--loadgen-args \"--spin\"] [--no-nice] [--retries 2] [--max-foreign 0.15] [--quiet-wait 300] [--note TEXT] [--perf [--perf-events a,b]]\n  \
+             [--loadgen-args \"--spin\"] [--no-nice] [--retries 2] [--max-foreign 0.15] [--quiet-wait 300] [--note TEXT] [--perf [--perf-events a,b]] | bench --replot DIR\n  \
              servers: {}",
             ALL_SERVERS.join(",")
         );
+        return;
+    }
+    if let Some(dir) = args.get("replot") {
+        replot(Path::new(dir));
         return;
     }
     let quick = args.flag("quick");
@@ -664,9 +734,11 @@ fn main() {
     let duration: f64 = args.parse_or("duration", if quick { 2.0 } else { 5.0 });
     let warmup: f64 = args.parse_or("warmup", if quick { 0.5 } else { 1.0 });
     let default_servers: Vec<String> = ALL_SERVERS.iter().map(|s| s.to_string()).collect();
+    // Two-thread servers, run only when named (they share CPU 0 with the load generator).
+    const TWO_THREAD_SERVERS: &[&str] = &["coring-2t", "monoio-2t", "tokio-2t"];
     let servers: Vec<String> = args.list_or("servers", &default_servers);
     for s in &servers {
-        if !ALL_SERVERS.contains(&s.as_str()) {
+        if !ALL_SERVERS.contains(&s.as_str()) && !TWO_THREAD_SERVERS.contains(&s.as_str()) {
             die(&format!(
                 "unknown server {s:?}; one of {}",
                 ALL_SERVERS.join(",")

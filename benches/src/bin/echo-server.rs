@@ -22,6 +22,9 @@ const SERVERS: &[&str] = &[
     "floor-default",
     "floor-tuned",
     "floor-best",
+    "coring-2t",
+    "monoio-2t",
+    "tokio-2t",
 ];
 
 fn ready(addr: std::net::SocketAddr) {
@@ -49,6 +52,9 @@ fn main() -> io::Result<()> {
         "tokio-uring" => tokio_uring_server::run(&addr),
         "compio" => compio_server::run(&addr),
         "tokio" => tokio_server::run(&addr),
+        "coring-2t" => two_threads::coring(&addr),
+        "monoio-2t" => two_threads::monoio(&addr),
+        "tokio-2t" => two_threads::tokio(&addr),
         "floor-default" | "floor-tuned" | "floor-best" => {
             let listener = coring_bench::std_listener(&addr)?;
             ready(listener.local_addr()?);
@@ -293,6 +299,129 @@ mod tokio_server {
 
     pub fn run(addr: &str) -> std::io::Result<()> {
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            super::ready(listener.local_addr()?);
+            loop {
+                let (mut stream, _peer) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        let n = match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        })
+    }
+}
+
+/// Two-thread servers, the thread-per-core shape: coring and monoio run one runtime per
+/// thread, each with its own `SO_REUSEPORT` listener on one port; tokio runs its
+/// multi-thread scheduler with two workers and one listener. Same user loop as above.
+mod two_threads {
+    use std::net::SocketAddr;
+
+    /// Binds an ephemeral port once, so both reuseport listeners can share it.
+    fn pick_addr(addr: &str) -> std::io::Result<SocketAddr> {
+        let probe = std::net::TcpListener::bind(addr)?;
+        probe.local_addr()
+    }
+
+    pub fn coring(addr: &str) -> std::io::Result<()> {
+        use coring::buf::IoBuf;
+        let addr = pick_addr(addr)?;
+        let rt = coring::runtime::Runtime::builder()
+            .worker_threads(2)
+            .build()?;
+        let results = rt.block_on_each(move |worker| async move {
+            let listener = coring::net::TcpListener::bind_reuseport(addr).await?;
+            if worker == 0 {
+                super::ready(listener.local_addr()?);
+            }
+            loop {
+                let (stream, _peer) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                coring::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        let (res, b) = stream.read(buf).await;
+                        let n = match res {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        let (res, b) = stream.write_all(b.slice(..n)).await;
+                        buf = b.into_inner();
+                        if res.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), std::io::Error>(())
+        });
+        for r in results {
+            r.map_err(std::io::Error::from)??;
+        }
+        Ok(())
+    }
+
+    pub fn monoio(addr: &str) -> std::io::Result<()> {
+        use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+        let addr = pick_addr(addr)?;
+        let serve = move |announce: bool| -> std::io::Result<()> {
+            let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                .with_entries(1024)
+                .build()?;
+            rt.block_on(async move {
+                let opts = monoio::net::ListenerOpts::default().reuse_port(true);
+                let listener = monoio::net::TcpListener::bind_with_config(addr, &opts)?;
+                if announce {
+                    super::ready(listener.local_addr()?);
+                }
+                loop {
+                    let (mut stream, _peer) = listener.accept().await?;
+                    stream.set_nodelay(true)?;
+                    monoio::spawn(async move {
+                        let mut buf = Vec::with_capacity(4096);
+                        loop {
+                            let (res, b) = stream.read(buf).await;
+                            match res {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) => {}
+                            }
+                            let (res, mut b) = stream.write_all(b).await;
+                            b.clear();
+                            buf = b;
+                            if res.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            })
+        };
+        let second = std::thread::spawn(move || serve(false));
+        let first = serve(true);
+        second
+            .join()
+            .map_err(|_| std::io::Error::other("monoio thread panicked"))??;
+        first
+    }
+
+    pub fn tokio(addr: &str) -> std::io::Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
             .enable_io()
             .build()?;
         rt.block_on(async {

@@ -1,6 +1,7 @@
 //! Executor microbenchmarks: coring vs tokio (current_thread) vs monoio, one thread each.
 //!
-//! `exec-bench [--n 1000000] [--reps 5] [--cpu 1] [--runtimes coring,tokio,monoio] [--out DIR]`
+//! `exec-bench [--n 1000000] [--reps 5] [--cpu 1] [--runtimes coring,tokio,monoio]
+//!             [--benches spawn-join,yield,yield-generic,ping-pong] [--out DIR]`
 //!
 //! - `spawn-join`: spawn N empty tasks in batches of 1024 and await every handle of a batch
 //!   before the next; ns per task.
@@ -220,7 +221,15 @@ fn main() {
             .unwrap_or_else(|| format!("{}/../docs/bench", env!("CARGO_MANIFEST_DIR"))),
     );
     pin_to(cpu);
-    let benches = ["spawn-join", "yield", "yield-generic", "ping-pong"];
+    let benches: Vec<String> = args.list_or(
+        "benches",
+        &[
+            "spawn-join".to_string(),
+            "yield".to_string(),
+            "yield-generic".to_string(),
+            "ping-pong".to_string(),
+        ],
+    );
     let mut csv = String::from("bench,runtime,ns_per_op,min_ns,max_ns,coring_enters_per_op\n");
     let mut md = format!(
         "executor microbenchmarks, {} UTC, kernel {}; N = {n}, median of {reps} runs, \
@@ -231,7 +240,8 @@ fn main() {
         "---|".repeat(runtimes.len()),
     );
     let mut coring_enters = Vec::new();
-    for b in benches {
+    for b in &benches {
+        let b = b.as_str();
         let mut row = format!("| {b} |");
         for r in &runtimes {
             let mut v = Vec::new();
