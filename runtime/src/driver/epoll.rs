@@ -16,7 +16,7 @@
 //! [`OpCode::fallback`]: crate::op::OpCode::fallback
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -48,8 +48,12 @@ struct Registration {
 struct Inner {
     epfd: OwnedFd,
     slots: Slots,
-    waiters: HashMap<RawFd, Waiters>,
-    registrations: HashMap<u64, Registration>,
+    /// Per descriptor (indexed by fd number).
+    waiters: DenseMap<Waiters>,
+    /// Per waiting op (indexed by slot index).
+    registrations: DenseMap<(OpKey, Registration)>,
+    /// Scratch for the keys one event wakes.
+    woken: Vec<OpKey>,
     /// Deadlines, with the result to deliver when one passes.
     deadlines: BTreeMap<(Instant, u64), (OpKey, i32)>,
     next_seq: u64,
@@ -60,6 +64,8 @@ struct Inner {
 
 pub(crate) struct EpollDriver {
     inner: RefCell<Inner>,
+    /// The wakers of one park, kept for their capacity.
+    wake_scratch: RefCell<Vec<Waker>>,
     unparker: Arc<Unparker>,
 }
 
@@ -93,8 +99,9 @@ impl EpollDriver {
             inner: RefCell::new(Inner {
                 epfd,
                 slots: Slots::default(),
-                waiters: HashMap::new(),
-                registrations: HashMap::new(),
+                waiters: DenseMap::default(),
+                registrations: DenseMap::default(),
+                woken: Vec::new(),
                 deadlines: BTreeMap::new(),
                 next_seq: 0,
                 state: State::Running,
@@ -102,6 +109,7 @@ impl EpollDriver {
                 events: Vec::with_capacity(256),
             }),
             unparker,
+            wake_scratch: RefCell::default(),
         })
     }
 
@@ -166,7 +174,7 @@ impl EpollDriver {
         inner.metrics.sqes += 1;
         inner
             .registrations
-            .insert(key.user_data(), Registration { fd, deadline });
+            .insert(key.index(), (key, Registration { fd, deadline }));
         Ok(key)
     }
 
@@ -189,7 +197,7 @@ impl EpollDriver {
     /// number may be reused by a descriptor that must be registered afresh.
     pub(crate) fn forget_fd(&self, fd: RawFd) {
         let mut inner = self.inner.borrow_mut();
-        if inner.waiters.remove(&fd).is_some() {
+        if inner.waiters.remove(fd as usize).is_some() {
             let epfd = inner.epfd.as_raw_fd();
             // SAFETY: plain integers; a null event is allowed for DEL.
             unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
@@ -197,7 +205,7 @@ impl EpollDriver {
     }
 
     pub(crate) fn park(&self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
-        let mut wakers = Vec::new();
+        let mut wakers = std::mem::take(&mut *self.wake_scratch.borrow_mut());
         {
             let mut inner = self.inner.borrow_mut();
             let now = Instant::now();
@@ -258,9 +266,10 @@ impl EpollDriver {
         }
         // A panicking waker must not cost the others their wake-up (see the uring backend).
         let mut panic = None;
-        for waker in wakers {
+        for waker in wakers.drain(..) {
             super::catch_first_panic(&mut panic, || waker.wake());
         }
+        *self.wake_scratch.borrow_mut() = wakers;
         if let Some(payload) = panic {
             std::panic::resume_unwind(payload);
         }
@@ -298,10 +307,10 @@ impl Inner {
     /// Adds a waiter; returns true if the fd already had an unclaimed edge in that direction
     /// (the op should retry at once).
     fn add_waiter(&mut self, fd: RawFd, interest: Interest, key: OpKey) -> io::Result<bool> {
-        if !self.waiters.contains_key(&fd) {
+        if self.waiters.get_mut(fd as usize).is_none() {
             register(self.epfd.as_raw_fd(), fd)?;
         }
-        let waiters = self.waiters.entry(fd).or_default();
+        let waiters = self.waiters.get_or_default(fd as usize);
         let ready = match interest {
             Interest::Readable => std::mem::take(&mut waiters.read_ready),
             Interest::Writable => std::mem::take(&mut waiters.write_ready),
@@ -316,14 +325,19 @@ impl Inner {
     }
 
     fn unregister(&mut self, key: OpKey) {
-        let Some(registration) = self.registrations.remove(&key.user_data()) else {
-            return;
+        let registration = match self.registrations.remove(key.index()) {
+            Some((owner, registration)) if owner == key => registration,
+            Some(other) => {
+                self.registrations.insert(key.index(), other);
+                return;
+            }
+            None => return,
         };
         if let Some(deadline) = registration.deadline {
             self.deadlines.remove(&deadline);
         }
         if let Some((fd, _)) = registration.fd {
-            if let Some(waiters) = self.waiters.get_mut(&fd) {
+            if let Some(waiters) = self.waiters.get_mut(fd as usize) {
                 waiters.readable.retain(|k| *k != key);
                 waiters.writable.retain(|k| *k != key);
             }
@@ -333,11 +347,11 @@ impl Inner {
     /// `fd` reported `events`: complete every op waiting for a direction it reported, or
     /// remember the edge for the next one.
     fn ready(&mut self, fd: RawFd, events: u32, wakers: &mut Vec<Waker>) {
-        let Some(waiters) = self.waiters.get_mut(&fd) else {
+        let Some(waiters) = self.waiters.get_mut(fd as usize) else {
             return;
         };
         let failed = events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
-        let mut woken = Vec::new();
+        let mut woken = std::mem::take(&mut self.woken);
         if failed || events & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0 {
             if waiters.readable.is_empty() {
                 waiters.read_ready = true;
@@ -350,21 +364,21 @@ impl Inner {
             }
             woken.append(&mut waiters.writable);
         }
-        for key in woken {
-            if let Some(registration) = self.registrations.remove(&key.user_data()) {
+        for key in woken.drain(..) {
+            if let Some((owner, registration)) = self.registrations.remove(key.index()) {
+                debug_assert!(owner == key, "a waiter's registration is its own");
                 if let Some(deadline) = registration.deadline {
                     self.deadlines.remove(&deadline);
                 }
             }
             // Ready: the op tries its syscall again.
-            wakers.extend(self.slots.complete(
-                key,
-                Cqe {
-                    result: 0,
-                    flags: 0,
-                },
-            ));
+            let ready = Cqe {
+                result: 0,
+                flags: 0,
+            };
+            wakers.extend(self.slots.complete(key, ready));
         }
+        self.woken = woken;
     }
 }
 
@@ -388,5 +402,45 @@ fn register(epfd: RawFd, fd: RawFd) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// A map keyed by small integers (descriptor numbers, slot indexes): a vector, no hashing.
+struct DenseMap<V> {
+    entries: Vec<Option<V>>,
+}
+
+impl<V> Default for DenseMap<V> {
+    fn default() -> Self {
+        DenseMap {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<V> DenseMap<V> {
+    fn get_mut(&mut self, index: usize) -> Option<&mut V> {
+        self.entries.get_mut(index).and_then(Option::as_mut)
+    }
+
+    fn insert(&mut self, index: usize, value: V) {
+        if index >= self.entries.len() {
+            self.entries.resize_with(index + 1, || None);
+        }
+        self.entries[index] = Some(value);
+    }
+
+    fn remove(&mut self, index: usize) -> Option<V> {
+        self.entries.get_mut(index).and_then(Option::take)
+    }
+
+    fn get_or_default(&mut self, index: usize) -> &mut V
+    where
+        V: Default,
+    {
+        if self.get_mut(index).is_none() {
+            self.insert(index, V::default());
+        }
+        self.get_mut(index).expect("inserted above")
     }
 }

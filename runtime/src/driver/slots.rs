@@ -31,6 +31,11 @@ pub struct OpKey {
 }
 
 impl OpKey {
+    /// The slot index (dense: small integers, reused).
+    pub(crate) fn index(self) -> usize {
+        self.index as usize
+    }
+
     pub(crate) fn user_data(self) -> u64 {
         (u64::from(self.generation) << 32) | u64::from(self.index)
     }
