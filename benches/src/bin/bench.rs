@@ -104,6 +104,7 @@ fn coring_metrics(pid: u32, stderr: &Receiver<String>, log: &mut String) -> Opti
     None
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_one(
     server: &str,
     conns: usize,

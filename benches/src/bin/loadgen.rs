@@ -122,19 +122,21 @@ fn main() -> io::Result<()> {
         }
         .user_data(i as u64)
     };
-    let push = |sq: &mut io_uring::SubmissionQueue<'_>, e: squeue::Entry| {
-        // SAFETY: entries point into buffers owned by `conns`, which outlives the ring's use;
-        // each connection has at most one send and one recv in flight, and the queue holds
-        // two entries per connection, so it never overflows.
-        unsafe {
-            sq.push(&e)
-                .expect("submission queue sized for two ops per connection")
-        };
+    let push = |sq: &mut io_uring::SubmissionQueue<'_>,
+                submitter: &io_uring::Submitter<'_>,
+                e: squeue::Entry| {
+        // SAFETY: entries point into buffers owned by `conns` (or the buffer ring), which
+        // outlive the ring's use. A full queue is handed to the kernel first.
+        while unsafe { sq.push(&e) }.is_err() {
+            sq.sync();
+            submitter.submit().expect("submit");
+            sq.sync();
+        }
     };
 
     for (i, c) in conns.iter_mut().enumerate() {
-        push(&mut sq, send(c, i));
-        push(&mut sq, recv(i));
+        push(&mut sq, &submitter, send(c, i));
+        push(&mut sq, &submitter, recv(i));
         c.start = Instant::now();
     }
 
@@ -180,7 +182,7 @@ fn main() -> io::Result<()> {
             let res = cqe.result();
             let c = &mut conns[i];
             if res == -libc::ENOBUFS {
-                push(&mut sq, recv(i));
+                push(&mut sq, &submitter, recv(i));
                 continue;
             }
             if res <= 0 {
@@ -195,7 +197,7 @@ fn main() -> io::Result<()> {
             if ud & TAG_SEND != 0 {
                 c.sent += res as usize;
                 if c.sent < c.tx.len() {
-                    push(&mut sq, send(c, i));
+                    push(&mut sq, &submitter, send(c, i));
                     continue;
                 }
             } else {
@@ -204,7 +206,7 @@ fn main() -> io::Result<()> {
                     bufs.add(bid);
                 }
                 if !cqueue::more(cqe.flags()) && (multishot || c.recvd < c.size) {
-                    push(&mut sq, recv(i));
+                    push(&mut sq, &submitter, recv(i));
                 }
                 if c.recvd < c.size {
                     continue;
@@ -219,9 +221,9 @@ fn main() -> io::Result<()> {
                 c.sent = 0;
                 c.recvd = 0;
                 c.start = now;
-                push(&mut sq, send(c, i));
+                push(&mut sq, &submitter, send(c, i));
                 if !multishot {
-                    push(&mut sq, recv(i));
+                    push(&mut sq, &submitter, recv(i));
                 }
             }
         }
