@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
@@ -531,37 +531,8 @@ impl AsyncWriteRent for TcpStream {
     }
 }
 
-macro_rules! fd_traits {
-    ($ty:ty) => {
-        impl AsRawFd for $ty {
-            fn as_raw_fd(&self) -> RawFd {
-                self.fd.as_raw_fd()
-            }
-        }
-
-        impl AsFd for $ty {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.fd.as_fd()
-            }
-        }
-
-        impl IntoRawFd for $ty {
-            fn into_raw_fd(self) -> RawFd {
-                self.fd.into_raw_fd()
-            }
-        }
-
-        impl From<$ty> for OwnedFd {
-            fn from(value: $ty) -> OwnedFd {
-                // SAFETY: `into_raw_fd` hands over sole ownership of an open descriptor.
-                unsafe { OwnedFd::from_raw_fd(value.into_raw_fd()) }
-            }
-        }
-    };
-}
-
-fd_traits!(TcpListener);
-fd_traits!(TcpStream);
+crate::socket_fd_traits!(TcpListener);
+crate::socket_fd_traits!(TcpStream);
 
 /// Splitting, readiness and socket options.
 impl TcpStream {

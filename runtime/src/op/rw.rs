@@ -51,18 +51,15 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
     fn fallback(&mut self) -> Fallback {
         let (fd, len) = (self.fd, self.buf.bytes_total());
         let ptr = self.buf.stable_mut_ptr().cast();
-        if self.offset != CURRENT_POSITION {
+        positional_or_stream(
+            fd,
+            self.offset,
+            Interest::Readable,
             // SAFETY: `ptr` is the buffer's stable memory, writable for `len` bytes.
-            let ret = unsafe { libc::pread(fd, ptr, len, self.offset as libc::off_t) };
-            if !is_unseekable(ret) {
-                return Fallback::done(ret);
-            }
-        }
-        if !ready_now(fd, libc::POLLIN) {
-            return Fallback::Wait(fd, Interest::Readable);
-        }
-        // SAFETY: `ptr` is the buffer's stable memory, writable for `len` bytes.
-        Fallback::from_syscall(unsafe { libc::read(fd, ptr, len) }, fd, Interest::Readable)
+            |offset| unsafe { libc::pread(fd, ptr, len, offset) },
+            // SAFETY: as above.
+            || unsafe { libc::read(fd, ptr, len) },
+        )
     }
 
     fn complete(mut self, completion: Completion) -> Self::Output {
@@ -109,18 +106,15 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
     fn fallback(&mut self) -> Fallback {
         let (fd, len) = (self.fd, self.buf.bytes_init());
         let ptr = self.buf.stable_ptr().cast();
-        if self.offset != CURRENT_POSITION {
+        positional_or_stream(
+            fd,
+            self.offset,
+            Interest::Writable,
             // SAFETY: `ptr` is the buffer's stable memory, with `len` initialized bytes.
-            let ret = unsafe { libc::pwrite(fd, ptr, len, self.offset as libc::off_t) };
-            if !is_unseekable(ret) {
-                return Fallback::done(ret);
-            }
-        }
-        if !ready_now(fd, libc::POLLOUT) {
-            return Fallback::Wait(fd, Interest::Writable);
-        }
-        // SAFETY: `ptr` is the buffer's stable memory, with `len` initialized bytes.
-        Fallback::from_syscall(unsafe { libc::write(fd, ptr, len) }, fd, Interest::Writable)
+            |offset| unsafe { libc::pwrite(fd, ptr, len, offset) },
+            // SAFETY: as above.
+            || unsafe { libc::write(fd, ptr, len) },
+        )
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
@@ -176,21 +170,14 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
             self.iovecs.as_ptr(),
             self.iovecs.len() as libc::c_int,
         );
-        if self.offset != CURRENT_POSITION {
-            // SAFETY: the iovecs describe the op's buffers, valid while the op lives.
-            let ret = unsafe { libc::pwritev(fd, iov, count, self.offset as libc::off_t) };
-            if !is_unseekable(ret) {
-                return Fallback::done(ret);
-            }
-        }
-        if !ready_now(fd, libc::POLLOUT) {
-            return Fallback::Wait(fd, Interest::Writable);
-        }
-        // SAFETY: the iovecs describe the op's buffers, valid while the op lives.
-        Fallback::from_syscall(
-            unsafe { libc::writev(fd, iov, count) },
+        positional_or_stream(
             fd,
+            self.offset,
             Interest::Writable,
+            // SAFETY: the iovecs describe the op's buffers, valid while the op lives.
+            |offset| unsafe { libc::pwritev(fd, iov, count, offset) },
+            // SAFETY: as above.
+            || unsafe { libc::writev(fd, iov, count) },
         )
     }
 
@@ -243,21 +230,14 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
             self.iovecs.as_ptr(),
             self.iovecs.len() as libc::c_int,
         );
-        if self.offset != CURRENT_POSITION {
-            // SAFETY: the iovecs describe the op's buffers, writable while the op lives.
-            let ret = unsafe { libc::preadv(fd, iov, count, self.offset as libc::off_t) };
-            if !is_unseekable(ret) {
-                return Fallback::done(ret);
-            }
-        }
-        if !ready_now(fd, libc::POLLIN) {
-            return Fallback::Wait(fd, Interest::Readable);
-        }
-        // SAFETY: the iovecs describe the op's buffers, writable while the op lives.
-        Fallback::from_syscall(
-            unsafe { libc::readv(fd, iov, count) },
+        positional_or_stream(
             fd,
+            self.offset,
             Interest::Readable,
+            // SAFETY: the iovecs describe the op's buffers, writable while the op lives.
+            |offset| unsafe { libc::preadv(fd, iov, count, offset) },
+            // SAFETY: as above.
+            || unsafe { libc::readv(fd, iov, count) },
         )
     }
 
@@ -276,10 +256,32 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
     }
 }
 
-/// Whether a positional call failed because the descriptor is a stream (pipe, FIFO, socket,
-/// terminal). io_uring ignores the offset there; the fallback then uses the stream path.
-fn is_unseekable(ret: isize) -> bool {
-    ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESPIPE)
+/// The readiness fallback shared by reads and writes at `offset`: the positional call for
+/// files; for streams ([`CURRENT_POSITION`], or a positional call that answers `ESPIPE`: a
+/// pipe, FIFO, socket or terminal, where io_uring ignores the offset) the stream call, once a
+/// zero-timeout `poll` says it cannot block.
+fn positional_or_stream(
+    fd: RawFd,
+    offset: u64,
+    interest: Interest,
+    positional: impl FnOnce(libc::off_t) -> isize,
+    stream: impl FnOnce() -> isize,
+) -> Fallback {
+    if offset != CURRENT_POSITION {
+        let ret = positional(offset as libc::off_t);
+        let unseekable = ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESPIPE);
+        if !unseekable {
+            return Fallback::done(ret);
+        }
+    }
+    let events = match interest {
+        Interest::Readable => libc::POLLIN,
+        Interest::Writable => libc::POLLOUT,
+    };
+    if !ready_now(fd, events) {
+        return Fallback::Wait(fd, interest);
+    }
+    Fallback::from_syscall(stream(), fd, interest)
 }
 
 /// Whether `fd` is ready for `events` right now (`poll(2)` with a zero timeout): streams are
