@@ -38,6 +38,35 @@ macro_rules! socket_fd_traits {
 }
 pub(crate) use socket_fd_traits;
 
+/// `register` and `is_registered` for a socket type with an `fd: Fd`.
+macro_rules! registered_fd_methods {
+    ($ty:ty) => {
+        impl $ty {
+            /// Registers the socket in this worker's ring's file table, so the ring's ops on
+            /// it name a slot instead of the descriptor: the kernel skips the per-op file
+            /// lookup and reference count. Worth it for long-lived, busy sockets.
+            ///
+            /// The socket stays an ordinary descriptor too (socket options, `AsRawFd`). It
+            /// leaves the table when closed. Registering again does nothing; on the epoll
+            /// backend this does nothing at all. Moved to another worker, the socket is used
+            /// by its descriptor there.
+            ///
+            /// # Errors
+            /// The table is full (`Builder::fixed_files`, default 4096 slots) or turned off,
+            /// or the socket is registered with another worker's ring.
+            pub async fn register(&self) -> std::io::Result<()> {
+                self.fd.register().await
+            }
+
+            /// Whether the socket is registered with this worker's ring.
+            pub fn is_registered(&self) -> bool {
+                self.fd.is_registered()
+            }
+        }
+    };
+}
+pub(crate) use registered_fd_methods;
+
 mod addr;
 mod ready;
 mod split;

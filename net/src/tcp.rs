@@ -2,9 +2,9 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::FromRawFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -110,7 +110,7 @@ impl TcpListener {
     /// condition lasts (up to 100 ms), so a loop that logs and retries does not spin; accepting
     /// resumes by itself once descriptors are freed.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let accepted = Op::submit(Accept::new(self.fd.as_raw_fd())).await;
+        let accepted = Op::submit(Accept::new(self.fd.file_ref())).await;
         let (raw, addr) = match accepted {
             Ok(accepted) => {
                 self.backoff_us.store(0, Ordering::Relaxed);
@@ -128,7 +128,7 @@ impl TcpListener {
         };
         // SAFETY: the kernel just created `raw` for us; nothing else owns it.
         let fd = unsafe { Fd::from_raw_fd(raw) };
-        let stream = TcpStream { fd };
+        let stream = TcpStream::from_fd(fd);
         let peer = match addr.to_std() {
             Some(peer) => peer,
             None => stream.peer_addr()?,
@@ -196,7 +196,7 @@ impl Stream for Incoming<'_> {
     type Item = io::Result<TcpStream>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let fd = self.listener.fd.as_raw_fd();
+        let fd = self.listener.fd.file_ref();
         loop {
             let op = self
                 .op
@@ -205,7 +205,7 @@ impl Stream for Incoming<'_> {
                 Some(Ok(Ok(raw))) => {
                     // SAFETY: the kernel just created `raw` for us; nothing else owns it.
                     let fd = unsafe { Fd::from_raw_fd(raw) };
-                    return Poll::Ready(Some(Ok(TcpStream { fd })));
+                    return Poll::Ready(Some(Ok(TcpStream::from_fd(fd))));
                 }
                 Some(Ok(Err(e))) | Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                 None => self.op = None, // the kernel ended it: arm a new one
@@ -236,7 +236,7 @@ impl Stream for RecvStream<'_> {
         if self.done {
             return Poll::Ready(None);
         }
-        let fd = self.stream.fd.as_raw_fd();
+        let fd = self.stream.fd.file_ref();
         loop {
             let ring = self.ring.clone();
             let op = self
@@ -296,9 +296,18 @@ fn socket_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
 #[derive(Debug)]
 pub struct TcpStream {
     fd: Fd,
+    /// Writes of at least this many bytes go out as zero-copy sends (`usize::MAX`: never).
+    send_zc_threshold: AtomicUsize,
 }
 
 impl TcpStream {
+    fn from_fd(fd: Fd) -> TcpStream {
+        TcpStream {
+            fd,
+            send_zc_threshold: AtomicUsize::new(usize::MAX),
+        }
+    }
+
     /// Connects to `addr`, trying each resolved address in turn.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last_error = None;
@@ -313,10 +322,8 @@ impl TcpStream {
 
     async fn connect_one(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
         let socket = new_socket(&addr)?;
-        let stream = TcpStream {
-            fd: Fd::from_owned(socket.into()),
-        };
-        let connect = Connect::new(stream.fd.as_raw_fd(), addr);
+        let stream = TcpStream::from_fd(Fd::from_owned(socket.into()));
+        let connect = Connect::new(stream.fd.file_ref(), addr);
         match timeout {
             None => Op::submit(connect).await?,
             Some(t) => Op::submit_with_timeout(connect, t)
@@ -353,13 +360,13 @@ impl TcpStream {
         timeout: Duration,
     ) -> BufResult<usize, B> {
         let (result, buf) =
-            Op::submit_with_timeout(Recv::new(self.fd.as_raw_fd(), buf), timeout).await;
+            Op::submit_with_timeout(Recv::new(self.fd.file_ref(), buf), timeout).await;
         (result.map_err(|e| timed_out(e, "read")), buf)
     }
 
     /// Reads up to `buf.bytes_total()` bytes; `Ok(0)` is end of stream (or an empty buffer).
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        Op::submit(Recv::new(self.fd.as_raw_fd(), buf)).await
+        Op::submit(Recv::new(self.fd.file_ref(), buf)).await
     }
 
     /// A stream of received data in buffers the kernel picks from `ring` (multishot
@@ -389,9 +396,41 @@ impl TcpStream {
         }
     }
 
-    /// Writes some of `buf`'s initialized bytes; returns how many.
+    /// Writes some of `buf`'s initialized bytes; returns how many. Large writes may go out
+    /// as zero-copy sends: see [`set_send_zc_threshold`](TcpStream::set_send_zc_threshold).
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::submit(Send::new(self.fd.as_raw_fd(), buf)).await
+        if buf.bytes_init() >= self.send_zc_threshold.load(Ordering::Relaxed) {
+            return self.send_zc(buf).await;
+        }
+        Op::submit(Send::new(self.fd.file_ref(), buf)).await
+    }
+
+    /// Makes [`write`](TcpStream::write) (and so `write_all`) send buffers of at least
+    /// `bytes` with [`send_zc`](TcpStream::send_zc); `None` (the default) never does.
+    ///
+    /// Zero-copy pays for large buffers on a real NIC, where the copy into the kernel is the
+    /// cost; each such send also waits for the kernel's notification before the buffer comes
+    /// back. On loopback the kernel copies anyway, so it does not pay there: measure.
+    ///
+    /// ```
+    /// # coring::runtime::Runtime::new()?.block_on(async {
+    /// let listener = coring::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let stream = coring::net::TcpStream::connect(listener.local_addr()?).await?;
+    /// stream.set_send_zc_threshold(Some(64 * 1024));
+    /// assert_eq!(stream.send_zc_threshold(), Some(64 * 1024));
+    /// # Ok::<(), std::io::Error>(())
+    /// # })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_send_zc_threshold(&self, bytes: Option<usize>) {
+        let threshold = bytes.unwrap_or(usize::MAX);
+        self.send_zc_threshold.store(threshold, Ordering::Relaxed);
+    }
+
+    /// The size from which writes go out as zero-copy sends, if set.
+    pub fn send_zc_threshold(&self) -> Option<usize> {
+        let threshold = self.send_zc_threshold.load(Ordering::Relaxed);
+        (threshold != usize::MAX).then_some(threshold)
     }
 
     /// Writes some of `buf` without copying it into the kernel (`IORING_OP_SEND_ZC`, Linux
@@ -399,7 +438,7 @@ impl TcpStream {
     /// The buffer comes back only once the kernel's notification says it is done reading it.
     /// On the epoll backend this is a plain send.
     pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        let mut op = MultishotOp::submit(SendZc::new(self.fd.as_raw_fd(), buf));
+        let mut op = MultishotOp::submit(SendZc::new(self.fd.file_ref(), buf));
         let mut submit_error = None;
         while let Some(item) = std::future::poll_fn(|cx| Pin::new(&mut op).poll_next(cx)).await {
             if let Err(e) = item {
@@ -420,7 +459,7 @@ impl TcpStream {
 
     /// Writes from several buffers in one `sendmsg`; returns how many bytes went out.
     pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        Op::submit(SendVectored::new(self.fd.as_raw_fd(), bufs)).await
+        Op::submit(SendVectored::new(self.fd.file_ref(), bufs)).await
     }
 
     /// Fills `buf` completely, or fails with `UnexpectedEof`.
@@ -462,9 +501,7 @@ impl TcpStream {
 
     /// Takes over a connected `std` stream.
     pub fn from_std(stream: std::net::TcpStream) -> TcpStream {
-        TcpStream {
-            fd: Fd::from_owned(stream.into()),
-        }
+        TcpStream::from_fd(Fd::from_owned(stream.into()))
     }
 
     /// Closes the connection and reports errors.
@@ -532,7 +569,9 @@ impl AsyncWriteRent for TcpStream {
 }
 
 crate::socket_fd_traits!(TcpListener);
+crate::registered_fd_methods!(TcpListener);
 crate::socket_fd_traits!(TcpStream);
+crate::registered_fd_methods!(TcpStream);
 
 /// Splitting, readiness and socket options.
 impl TcpStream {

@@ -9,13 +9,13 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
 
 use coring_runtime::buf::{IoBuf, IoBufMut};
 use coring_runtime::fd::Fd;
 use coring_runtime::io::BufResult;
 use coring_runtime::op::msg::{RecvMsg, SendMsg};
 use coring_runtime::op::net::{Connect, Send, SockAddr};
+use coring_runtime::op::FileRef;
 use coring_runtime::op::Op;
 use socket2::{Domain, SockRef, Socket, Type};
 
@@ -72,7 +72,7 @@ impl UdpSocket {
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let mut last_error = None;
         for addr in resolve(addr).await? {
-            match Op::submit(Connect::new(self.fd.as_raw_fd(), addr)).await {
+            match Op::submit(Connect::new(self.fd.file_ref(), addr)).await {
                 Ok(()) => return Ok(()),
                 Err(e) => last_error = Some(e),
             }
@@ -82,13 +82,13 @@ impl UdpSocket {
 
     /// Sends `buf`'s initialized bytes as one datagram to the connected peer.
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::submit(Send::new(self.fd.as_raw_fd(), buf)).await
+        Op::submit(Send::new(self.fd.file_ref(), buf)).await
     }
 
     /// Receives one datagram from the connected peer. A datagram longer than the buffer is an
     /// `InvalidData` error, as in [`recv_from`](Self::recv_from).
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        let (res, buf) = recv_datagram(self.fd.as_raw_fd(), buf, false).await;
+        let (res, buf) = recv_datagram(self.fd.file_ref(), buf, false).await;
         (res.map(|(n, _)| n), buf)
     }
 
@@ -100,7 +100,7 @@ impl UdpSocket {
             Ok(addrs) => addrs[0],
             Err(e) => return (Err(e), buf),
         };
-        let op = SendMsg::new(self.fd.as_raw_fd(), buf).to(SockAddr::from_std(addr));
+        let op = SendMsg::new(self.fd.file_ref(), buf).to(SockAddr::from_std(addr));
         Op::submit(op).await
     }
 
@@ -111,7 +111,7 @@ impl UdpSocket {
     /// sizes, and the buffer holds the bytes that fit. The rest of the datagram is discarded
     /// by the kernel.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let (res, buf) = recv_datagram(self.fd.as_raw_fd(), buf, true).await;
+        let (res, buf) = recv_datagram(self.fd.file_ref(), buf, true).await;
         let res = res.and_then(|(n, addr)| {
             let addr = addr.and_then(|a| a.to_std()).ok_or_else(|| {
                 io::Error::new(
@@ -212,7 +212,7 @@ fn ip_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
 /// Receives one datagram on `fd` (with the sender's address if `with_addr`), turning a
 /// truncated datagram into an `InvalidData` error. Shared by UDP and Unix datagram sockets.
 pub(crate) async fn recv_datagram<B: IoBufMut>(
-    fd: RawFd,
+    fd: FileRef,
     buf: B,
     with_addr: bool,
 ) -> BufResult<(usize, Option<SockAddr>), B> {
@@ -236,3 +236,4 @@ pub(crate) async fn recv_datagram<B: IoBufMut>(
 }
 
 crate::socket_fd_traits!(UdpSocket);
+crate::registered_fd_methods!(UdpSocket);

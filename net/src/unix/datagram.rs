@@ -2,7 +2,6 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use coring_runtime::buf::{IoBuf, IoBufMut};
@@ -81,13 +80,13 @@ impl UnixDatagram {
 
     /// Sends `buf`'s initialized bytes as one datagram to the connected peer.
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::submit(Send::new(self.fd.as_raw_fd(), buf)).await
+        Op::submit(Send::new(self.fd.file_ref(), buf)).await
     }
 
     /// Receives one datagram. One longer than the buffer is an `InvalidData` error naming both
     /// sizes, with the bytes that fit in the buffer.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        let (res, buf) = recv_datagram(self.fd.as_raw_fd(), buf, false).await;
+        let (res, buf) = recv_datagram(self.fd.file_ref(), buf, false).await;
         (res.map(|(n, _)| n), buf)
     }
 
@@ -114,14 +113,14 @@ impl UnixDatagram {
         buf: B,
         addr: &socket2::SockAddr,
     ) -> BufResult<usize, B> {
-        let op = SendMsg::new(self.fd.as_raw_fd(), buf).to(SockAddr::from_socket2(addr));
+        let op = SendMsg::new(self.fd.file_ref(), buf).to(SockAddr::from_socket2(addr));
         Op::submit(op).await
     }
 
     /// Receives one datagram and its sender's address (unnamed if the sender is not bound).
     /// One longer than the buffer is an `InvalidData` error, as in [`recv`](Self::recv).
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let (res, buf) = recv_datagram(self.fd.as_raw_fd(), buf, true).await;
+        let (res, buf) = recv_datagram(self.fd.file_ref(), buf, true).await;
         let res = res.map(|(n, addr)| {
             let addr = addr.map(|a| SocketAddr::from_socket2(&a.to_socket2()));
             (n, addr.unwrap_or(SocketAddr::UNNAMED))
@@ -192,3 +191,4 @@ impl UnixDatagram {
 }
 
 crate::socket_fd_traits!(UnixDatagram);
+crate::registered_fd_methods!(UnixDatagram);

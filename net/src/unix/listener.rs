@@ -1,7 +1,7 @@
 //! Unix stream listeners.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::FromRawFd;
 use std::path::Path;
 
 use coring_runtime::fd::Fd;
@@ -53,7 +53,7 @@ impl UnixListener {
     /// Accepts a connection (`IORING_OP_ACCEPT`): the stream and the peer's address (usually
     /// unnamed: clients seldom bind).
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (raw, _) = Op::submit(Accept::new(self.fd.as_raw_fd())).await?;
+        let (raw, _) = Op::submit(Accept::new(self.fd.file_ref())).await?;
         // SAFETY: the kernel just created `raw` for us; nothing else owns it.
         let stream = UnixStream::from_fd(unsafe { Fd::from_raw_fd(raw) });
         let peer = stream.peer_addr()?;
@@ -81,3 +81,4 @@ impl UnixListener {
 }
 
 crate::socket_fd_traits!(UnixListener);
+crate::registered_fd_methods!(UnixListener);

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use coring_runtime::buf::{IoBuf, IoBufMut};
@@ -57,7 +57,7 @@ impl UnixStream {
         let stream = UnixStream {
             fd: Fd::from_owned(socket.into()),
         };
-        Op::submit(Connect::with_addr(stream.fd.as_raw_fd(), addr)).await?;
+        Op::submit(Connect::with_addr(stream.fd.file_ref(), addr)).await?;
         Ok(stream)
     }
 
@@ -74,17 +74,17 @@ impl UnixStream {
     /// Descriptors that came with the bytes are discarded by the kernel: use
     /// [`recv_with_fds`](Self::recv_with_fds) when the peer sends some.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        Op::submit(Recv::new(self.fd.as_raw_fd(), buf)).await
+        Op::submit(Recv::new(self.fd.file_ref(), buf)).await
     }
 
     /// Writes some of `buf`'s initialized bytes; returns how many.
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::submit(Send::new(self.fd.as_raw_fd(), buf)).await
+        Op::submit(Send::new(self.fd.file_ref(), buf)).await
     }
 
     /// Writes from several buffers in one `sendmsg`; returns how many bytes went out.
     pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        Op::submit(SendVectored::new(self.fd.as_raw_fd(), bufs)).await
+        Op::submit(SendVectored::new(self.fd.file_ref(), bufs)).await
     }
 
     /// Fills `buf` completely, or fails with `UnexpectedEof`.
@@ -122,7 +122,7 @@ impl UnixStream {
             Ok(owned) => owned,
             Err(e) => return (Err(e), buf),
         };
-        Op::submit(SendMsg::new(self.fd.as_raw_fd(), buf).with_fds(owned)).await
+        Op::submit(SendMsg::new(self.fd.file_ref(), buf).with_fds(owned)).await
     }
 
     /// Reads bytes and up to `max_fds` descriptors sent with them (`IORING_OP_RECVMSG`):
@@ -192,7 +192,7 @@ async fn recv_with_fds<B: IoBufMut>(
     buf: B,
     max_fds: usize,
 ) -> BufResult<(usize, Vec<OwnedFd>), B> {
-    let op = RecvMsg::new(stream.fd.as_raw_fd(), buf).with_fds(max_fds);
+    let op = RecvMsg::new(stream.fd.file_ref(), buf).with_fds(max_fds);
     let (res, buf) = Op::submit(op).await;
     let res = res.and_then(|received| {
         if received.is_control_truncated() {
@@ -272,3 +272,4 @@ impl AsyncWriteRent for UnixStream {
 }
 
 crate::socket_fd_traits!(UnixStream);
+crate::registered_fd_methods!(UnixStream);

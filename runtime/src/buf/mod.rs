@@ -45,7 +45,8 @@ pub unsafe trait IoBuf: Unpin + 'static {
 
     /// The index of the registered buffer this memory lies in, for buffers from a
     /// [`FixedBufPool`]: file ops then use `READ_FIXED` / `WRITE_FIXED`. `None` (the
-    /// default) for ordinary memory.
+    /// default) for ordinary memory. Zero-copy sends (`send_zc`) from such a buffer use its
+    /// registered pages too.
     fn fixed_index(&self) -> Option<u16> {
         None
     }

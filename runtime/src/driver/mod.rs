@@ -18,6 +18,7 @@
 pub(crate) mod epoll;
 #[cfg(feature = "test-util")]
 pub mod fault;
+pub(crate) mod files;
 mod setup;
 mod slots;
 mod unpark;
@@ -29,6 +30,7 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) use files::{FileTable, DEFAULT_FIXED_FILES};
 pub(crate) use setup::RingConfig;
 pub use setup::{RingFlags, SetupError, SetupErrorKind};
 pub(crate) use slots::TOKEN_IGNORE as TOKEN_MESSAGE;

@@ -24,6 +24,8 @@ pub(crate) struct RingConfig {
     pub cq_entries: Option<u32>,
     pub sqpoll_idle: Option<Duration>,
     pub sqpoll_cpu: Option<u32>,
+    /// Slots in the registered file table, registered on first use; 0 turns it off.
+    pub fixed_files: u32,
 }
 
 /// Optional setup flags, newest kernel feature first: the first one is dropped first.

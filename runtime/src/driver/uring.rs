@@ -25,7 +25,7 @@
 //! their memory forever (it is leaked, never freed), so even then nothing lands in freed
 //! memory.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::mem;
@@ -37,7 +37,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::setup::{self, RingConfig, RingFlags};
 use super::slots::{Cqe, Lifecycle, OpKey, Slots, Stream, TOKEN_IGNORE, TOKEN_WAKE};
-use super::{shutting_down, Metrics, State, Unparker, SHUTDOWN_GRACE};
+use super::{files, shutting_down, FileTable, Metrics, State, Unparker, SHUTDOWN_GRACE};
 use crate::op::Orphan;
 
 const IORING_REGISTER_RING_FDS: libc::c_uint = 20;
@@ -78,6 +78,8 @@ struct Inner {
     unparker: std::sync::Arc<Unparker>,
     metrics: Metrics,
     next_buf_group: u16,
+    /// Slots of the registered file table to close before the next submission.
+    released_files: Vec<u32>,
 }
 
 /// Work collected under the driver's borrow, done after releasing it.
@@ -96,6 +98,10 @@ pub(crate) struct UringDriver {
     spare: RefCell<Deferred>,
     /// Set while the deferred work is being run, so nested parks don't steal it.
     running_deferred: Cell<bool>,
+    /// The registered file table, once a descriptor asked for a slot.
+    files: OnceCell<std::sync::Arc<FileTable>>,
+    /// Slots to register the file table with (0: never).
+    fixed_files: u32,
 }
 
 impl UringDriver {
@@ -118,10 +124,13 @@ impl UringDriver {
                 unparker,
                 metrics: Metrics::default(),
                 next_buf_group: 0,
+                released_files: Vec::new(),
             }),
             deferred: RefCell::default(),
             spare: RefCell::default(),
             running_deferred: Cell::new(false),
+            files: OnceCell::new(),
+            fixed_files: config.fixed_files,
         };
         driver.inner.borrow_mut().arm_wake();
         Ok(driver)
@@ -169,6 +178,42 @@ impl UringDriver {
             .ring
             .submitter()
             .unregister_buf_ring(group)
+    }
+
+    /// The registered file table, registering it (sparse) on first use.
+    pub(crate) fn file_table(&self) -> io::Result<&std::sync::Arc<FileTable>> {
+        if let Some(table) = self.files.get() {
+            return Ok(table);
+        }
+        let inner = self.inner.borrow();
+        if inner.state != State::Running {
+            return Err(shutting_down());
+        }
+        if self.fixed_files == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "coring: registered files are turned off for this runtime (Builder::fixed_files(0))",
+            ));
+        }
+        let size = files::table_size(self.fixed_files);
+        inner
+            .ring
+            .submitter()
+            .register_files_sparse(size)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("coring: registering a file table of {size} slots failed: {e}"),
+                )
+            })?;
+        let table = FileTable::new(inner.unparker.clone(), size);
+        drop(inner);
+        Ok(self.files.get_or_init(|| std::sync::Arc::new(table)))
+    }
+
+    /// The registered file table, if one was registered.
+    pub(crate) fn file_table_if_registered(&self) -> Option<&std::sync::Arc<FileTable>> {
+        self.files.get()
     }
 
     pub(crate) fn ring_fd(&self) -> RawFd {
@@ -339,6 +384,9 @@ impl UringDriver {
         let mut may_wait = wait;
         for _ in 0..64 {
             let mut inner = self.inner.borrow_mut();
+            if let Some(files) = self.files.get() {
+                inner.close_released_files(files);
+            }
             inner.flush_backlog();
             let mut deferred = self.deferred.borrow_mut();
             let has_deferred = !deferred.wakers.is_empty() || !deferred.orphans.is_empty();
@@ -442,6 +490,9 @@ impl UringDriver {
 impl Drop for UringDriver {
     fn drop(&mut self) {
         self.shutdown();
+        if let Some(files) = self.files.get() {
+            files.close();
+        }
         let inner = self.inner.get_mut();
         if inner.slots.in_flight() > 0 {
             // The kernel may still write into these ops' memory: never free it.
@@ -504,6 +555,19 @@ impl Inner {
             .build()
             .user_data(TOKEN_IGNORE);
         self.push(entry);
+    }
+
+    /// Empties the file-table slots whose descriptors were dropped (on any thread).
+    fn close_released_files(&mut self, files: &FileTable) {
+        let mut released = mem::take(&mut self.released_files);
+        files.take_released(&mut released);
+        for slot in released.drain(..) {
+            let entry = opcode::Close::new(types::Fixed(slot))
+                .build()
+                .user_data(TOKEN_IGNORE);
+            self.push(entry);
+        }
+        self.released_files = released;
     }
 
     fn flush_backlog(&mut self) {

@@ -10,22 +10,22 @@
 
 use std::io;
 use std::mem;
-use std::os::fd::RawFd;
 use std::sync::OnceLock;
 
 use io_uring::{opcode, squeue, types};
 
-use super::{Completion, Fallback, OpCode};
+use super::{Completion, Fallback, FileRef, OpCode};
 
 /// `IORING_OP_STATX` on an open descriptor (`AT_EMPTY_PATH`).
 pub struct Statx {
-    fd: RawFd,
+    fd: FileRef,
     statx: Box<libc::statx>,
 }
 
 impl Statx {
     /// Reads the metadata of `fd`.
-    pub fn new(fd: RawFd) -> Self {
+    pub fn new(fd: impl Into<FileRef>) -> Self {
+        let fd = fd.into();
         // SAFETY: statx is plain data; all-zero is a valid value for the kernel to overwrite.
         let statx = Box::new(unsafe { mem::zeroed::<libc::statx>() });
         Statx { fd, statx }
@@ -40,7 +40,8 @@ unsafe impl OpCode for Statx {
 
     fn sqe(&mut self) -> squeue::Entry {
         let buf: *mut libc::statx = &mut *self.statx;
-        opcode::Statx::new(types::Fd(self.fd), EMPTY_PATH.as_ptr(), buf.cast())
+        // statx has no registered-slot form (the kernel refuses IOSQE_FIXED_FILE): the fd.
+        opcode::Statx::new(types::Fd(self.fd.raw()), EMPTY_PATH.as_ptr(), buf.cast())
             .flags(libc::AT_EMPTY_PATH)
             .mask(libc::STATX_BASIC_STATS | libc::STATX_BTIME)
             .build()
@@ -50,8 +51,15 @@ unsafe impl OpCode for Statx {
         let buf: *mut libc::statx = &mut *self.statx;
         let mask = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
         // SAFETY: an empty path with AT_EMPTY_PATH, and the op's boxed statx buffer.
-        let ret =
-            unsafe { libc::statx(self.fd, EMPTY_PATH.as_ptr(), libc::AT_EMPTY_PATH, mask, buf) };
+        let ret = unsafe {
+            libc::statx(
+                self.fd.raw(),
+                EMPTY_PATH.as_ptr(),
+                libc::AT_EMPTY_PATH,
+                mask,
+                buf,
+            )
+        };
         Fallback::done(ret as isize)
     }
 
@@ -62,14 +70,17 @@ unsafe impl OpCode for Statx {
 
 /// `IORING_OP_FSYNC`, optionally `fdatasync`.
 pub struct Fsync {
-    fd: RawFd,
+    fd: FileRef,
     data_only: bool,
 }
 
 impl Fsync {
     /// Flushes `fd`'s data and (unless `data_only`) its metadata to storage.
-    pub fn new(fd: RawFd, data_only: bool) -> Self {
-        Fsync { fd, data_only }
+    pub fn new(fd: impl Into<FileRef>, data_only: bool) -> Self {
+        Fsync {
+            fd: fd.into(),
+            data_only,
+        }
     }
 }
 
@@ -78,20 +89,21 @@ unsafe impl OpCode for Fsync {
     type Output = io::Result<()>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        let mut op = opcode::Fsync::new(types::Fd(self.fd));
-        if self.data_only {
-            op = op.flags(types::FsyncFlags::DATASYNC);
-        }
-        op.build()
+        let flags = if self.data_only {
+            types::FsyncFlags::DATASYNC
+        } else {
+            types::FsyncFlags::empty()
+        };
+        on_file!(self.fd, |fd| opcode::Fsync::new(fd).flags(flags).build())
     }
 
     fn fallback(&mut self) -> Fallback {
         // SAFETY: no pointers.
         let ret = unsafe {
             if self.data_only {
-                libc::fdatasync(self.fd)
+                libc::fdatasync(self.fd.raw())
             } else {
-                libc::fsync(self.fd)
+                libc::fsync(self.fd.raw())
             }
         };
         Fallback::done(ret as isize)
@@ -104,14 +116,14 @@ unsafe impl OpCode for Fsync {
 
 /// `IORING_OP_FTRUNCATE` (Linux 6.9+): sets the size of a file open for writing.
 pub struct Ftruncate {
-    fd: RawFd,
+    fd: FileRef,
     len: u64,
 }
 
 impl Ftruncate {
     /// Truncates or extends `fd` to `len` bytes, as `ftruncate(2)`.
-    pub fn new(fd: RawFd, len: u64) -> Self {
-        Ftruncate { fd, len }
+    pub fn new(fd: impl Into<FileRef>, len: u64) -> Self {
+        Ftruncate { fd: fd.into(), len }
     }
 
     /// Whether the running kernel has `IORING_OP_FTRUNCATE`.
@@ -125,12 +137,12 @@ unsafe impl OpCode for Ftruncate {
     type Output = io::Result<()>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::Ftruncate::new(types::Fd(self.fd), self.len).build()
+        on_file!(self.fd, |fd| opcode::Ftruncate::new(fd, self.len).build())
     }
 
     fn fallback(&mut self) -> Fallback {
         // SAFETY: no pointers.
-        Fallback::done(unsafe { libc::ftruncate(self.fd, self.len as libc::off_t) } as isize)
+        Fallback::done(unsafe { libc::ftruncate(self.fd.raw(), self.len as libc::off_t) } as isize)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
@@ -140,7 +152,7 @@ unsafe impl OpCode for Ftruncate {
 
 /// `IORING_OP_FALLOCATE` (Linux 5.6+): allocates, or with a mode punches or zeroes, a range.
 pub struct Fallocate {
-    fd: RawFd,
+    fd: FileRef,
     offset: u64,
     len: u64,
     mode: libc::c_int,
@@ -149,9 +161,9 @@ pub struct Fallocate {
 impl Fallocate {
     /// `fallocate(2)` of `len` bytes at `offset`; `mode` is `0` (allocate, growing the file
     /// if needed) or `FALLOC_FL_*` flags.
-    pub fn new(fd: RawFd, offset: u64, len: u64, mode: libc::c_int) -> Self {
+    pub fn new(fd: impl Into<FileRef>, offset: u64, len: u64, mode: libc::c_int) -> Self {
         Fallocate {
-            fd,
+            fd: fd.into(),
             offset,
             len,
             mode,
@@ -169,16 +181,16 @@ unsafe impl OpCode for Fallocate {
     type Output = io::Result<()>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::Fallocate::new(types::Fd(self.fd), self.len)
+        on_file!(self.fd, |fd| opcode::Fallocate::new(fd, self.len)
             .offset(self.offset)
             .mode(self.mode)
-            .build()
+            .build())
     }
 
     fn fallback(&mut self) -> Fallback {
         let (offset, len) = (self.offset as libc::off_t, self.len as libc::off_t);
         // SAFETY: no pointers.
-        Fallback::done(unsafe { libc::fallocate(self.fd, self.mode, offset, len) } as isize)
+        Fallback::done(unsafe { libc::fallocate(self.fd.raw(), self.mode, offset, len) } as isize)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
@@ -190,7 +202,7 @@ unsafe impl OpCode for Fallocate {
 ///
 /// The kernel's length field is 32 bits here; `0` means "to the end of the file".
 pub struct SyncFileRange {
-    fd: RawFd,
+    fd: FileRef,
     offset: u64,
     len: u32,
     flags: u32,
@@ -199,9 +211,9 @@ pub struct SyncFileRange {
 impl SyncFileRange {
     /// `sync_file_range(2)` of `len` bytes at `offset` (`len == 0`: through end of file) with
     /// `SYNC_FILE_RANGE_*` flags.
-    pub fn new(fd: RawFd, offset: u64, len: u32, flags: u32) -> Self {
+    pub fn new(fd: impl Into<FileRef>, offset: u64, len: u32, flags: u32) -> Self {
         SyncFileRange {
-            fd,
+            fd: fd.into(),
             offset,
             len,
             flags,
@@ -219,16 +231,18 @@ unsafe impl OpCode for SyncFileRange {
     type Output = io::Result<()>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::SyncFileRange::new(types::Fd(self.fd), self.len)
+        on_file!(self.fd, |fd| opcode::SyncFileRange::new(fd, self.len)
             .offset(self.offset)
             .flags(self.flags)
-            .build()
+            .build())
     }
 
     fn fallback(&mut self) -> Fallback {
         let (offset, len) = (self.offset as libc::off64_t, libc::off64_t::from(self.len));
         // SAFETY: no pointers.
-        Fallback::done(unsafe { libc::sync_file_range(self.fd, offset, len, self.flags) } as isize)
+        Fallback::done(
+            unsafe { libc::sync_file_range(self.fd.raw(), offset, len, self.flags) } as isize,
+        )
     }
 
     fn complete(self, completion: Completion) -> Self::Output {

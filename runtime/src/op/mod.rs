@@ -17,6 +17,23 @@
 //! A readiness-based driver can implement the same op structs: the struct already carries all
 //! the inputs of the syscall, and `complete` already maps a raw result to the user's output.
 
+/// Builds an entry on `$file` (a [`FileRef`]): on its registered slot (`IOSQE_FIXED_FILE`)
+/// when it has one, else on its descriptor. `$fd` is bound to `types::Fixed` or `types::Fd`.
+macro_rules! on_file {
+    ($file:expr, |$fd:ident| $build:expr) => {
+        match $file.slot() {
+            Some(slot) => {
+                let $fd = io_uring::types::Fixed(slot);
+                $build
+            }
+            None => {
+                let $fd = io_uring::types::Fd($file.raw());
+                $build
+            }
+        }
+    };
+}
+
 mod fallback;
 pub mod fs;
 pub mod msg;
@@ -32,6 +49,7 @@ pub mod timeout;
 
 use std::future::Future;
 use std::io;
+use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -42,6 +60,43 @@ pub use fallback::{Fallback, Interest};
 
 use crate::driver::{Cqe, Driver, OpKey};
 use crate::task::coop;
+
+/// The descriptor an op works on: its fd, and its slot in the ring's registered file table
+/// when it has one there (the ring then uses the slot; the readiness fallback uses the fd).
+///
+/// Any `RawFd` converts into one; [`Fd::file_ref`](crate::fd::Fd::file_ref) adds the slot of
+/// a registered descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRef {
+    raw: RawFd,
+    slot: Option<u32>,
+}
+
+impl FileRef {
+    /// `raw`, also known to this thread's ring as `slot` of its registered file table.
+    pub(crate) fn registered(raw: RawFd, slot: u32) -> Self {
+        FileRef {
+            raw,
+            slot: Some(slot),
+        }
+    }
+
+    /// The descriptor.
+    pub fn raw(self) -> RawFd {
+        self.raw
+    }
+
+    /// The slot in this thread's ring's registered file table, if it has one.
+    pub fn slot(self) -> Option<u32> {
+        self.slot
+    }
+}
+
+impl From<RawFd> for FileRef {
+    fn from(raw: RawFd) -> Self {
+        FileRef { raw, slot: None }
+    }
+}
 
 /// The kernel's answer to one submission, as an op sees it.
 #[derive(Debug)]

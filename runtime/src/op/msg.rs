@@ -30,10 +30,10 @@ use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
 use super::net::SockAddr;
-use super::{BufResult, Completion, Fallback, Interest, OpCode};
+use super::{BufResult, Completion, Fallback, FileRef, Interest, OpCode};
 use crate::buf::{IoBuf, IoBufMut};
 
 /// A `msghdr` and the one `iovec` it points to, boxed together so neither moves.
@@ -61,7 +61,7 @@ fn control_buffer(fds: usize) -> Vec<u64> {
 /// `IORING_OP_SENDMSG` of one owned buffer, with `MSG_NOSIGNAL`; optionally to an address and
 /// with descriptors (`SCM_RIGHTS`).
 pub struct SendMsg<B> {
-    fd: RawFd,
+    fd: FileRef,
     buf: B,
     addr: Option<SockAddr>,
     /// Kept open until the kernel has looked them up (see the module docs).
@@ -73,9 +73,9 @@ pub struct SendMsg<B> {
 impl<B: IoBuf> SendMsg<B> {
     /// Sends `buf`'s initialized bytes on socket `fd` (to its connected peer, unless
     /// [`to`](SendMsg::to) names a destination).
-    pub fn new(fd: RawFd, buf: B) -> Self {
+    pub fn new(fd: impl Into<FileRef>, buf: B) -> Self {
         SendMsg {
-            fd,
+            fd: fd.into(),
             buf,
             addr: None,
             fds: Vec::new(),
@@ -126,17 +126,17 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         self.prepare();
-        opcode::SendMsg::new(types::Fd(self.fd), &self.header.msg)
+        on_file!(self.fd, |fd| opcode::SendMsg::new(fd, &self.header.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+            .build())
     }
 
     fn fallback(&mut self) -> Fallback {
         self.prepare();
         let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
         // SAFETY: the header points into the op's own heap memory (see `prepare`).
-        let ret = unsafe { libc::sendmsg(self.fd, &self.header.msg, flags) };
-        Fallback::from_syscall(ret, self.fd, Interest::Writable)
+        let ret = unsafe { libc::sendmsg(self.fd.raw(), &self.header.msg, flags) };
+        Fallback::from_syscall(ret, self.fd.raw(), Interest::Writable)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
@@ -205,7 +205,7 @@ impl Received {
 /// `IORING_OP_RECVMSG` into one owned buffer; optionally with the sender's address and up to
 /// `max_fds` descriptors (`SCM_RIGHTS`, received close-on-exec).
 pub struct RecvMsg<B> {
-    fd: RawFd,
+    fd: FileRef,
     buf: B,
     addr: Option<SockAddr>,
     control: Vec<u64>,
@@ -236,9 +236,9 @@ impl<B: IoBufMut> RecvMsg<B> {
     }
 
     /// Receives into `buf` from socket `fd`.
-    pub fn new(fd: RawFd, buf: B) -> Self {
+    pub fn new(fd: impl Into<FileRef>, buf: B) -> Self {
         RecvMsg {
-            fd,
+            fd: fd.into(),
             buf,
             addr: None,
             control: Vec::new(),
@@ -324,17 +324,17 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         self.prepare();
-        opcode::RecvMsg::new(types::Fd(self.fd), &mut self.header.msg)
+        on_file!(self.fd, |fd| opcode::RecvMsg::new(fd, &mut self.header.msg)
             .flags(self.flags as u32)
-            .build()
+            .build())
     }
 
     fn fallback(&mut self) -> Fallback {
         self.prepare();
         let flags = self.flags | libc::MSG_DONTWAIT;
         // SAFETY: the header points into the op's own heap memory (see `prepare`).
-        let ret = unsafe { libc::recvmsg(self.fd, &mut self.header.msg, flags) };
-        Fallback::from_syscall(ret, self.fd, Interest::Readable)
+        let ret = unsafe { libc::recvmsg(self.fd.raw(), &mut self.header.msg, flags) };
+        Fallback::from_syscall(ret, self.fd.raw(), Interest::Readable)
     }
 
     fn complete(mut self, completion: Completion) -> Self::Output {

@@ -7,9 +7,9 @@ use std::mem;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
-use super::{clamp_len, BufResult, Completion, Fallback, Interest, OpCode};
+use super::{clamp_len, BufResult, Completion, Fallback, FileRef, Interest, OpCode};
 use crate::buf::{BufRing, IoBuf, IoBufMut, ProvidedBuf};
 
 /// A socket address in the kernel's layout, on the heap so the kernel can read or fill it.
@@ -124,15 +124,15 @@ impl SockAddr {
 
 /// `IORING_OP_ACCEPT`: a new connection's fd (`SOCK_CLOEXEC`) and its peer address.
 pub struct Accept {
-    fd: RawFd,
+    fd: FileRef,
     addr: SockAddr,
 }
 
 impl Accept {
     /// Accepts one connection on the listening socket `fd`.
-    pub fn new(fd: RawFd) -> Self {
+    pub fn new(fd: impl Into<FileRef>) -> Self {
         Accept {
-            fd,
+            fd: fd.into(),
             addr: SockAddr::empty(),
         }
     }
@@ -144,20 +144,26 @@ unsafe impl OpCode for Accept {
 
     fn sqe(&mut self) -> squeue::Entry {
         let (addr, len) = self.addr.as_mut_ptrs();
-        opcode::Accept::new(types::Fd(self.fd), addr, len)
+        on_file!(self.fd, |fd| opcode::Accept::new(fd, addr, len)
             .flags(libc::SOCK_CLOEXEC)
-            .build()
+            .build())
     }
 
     fn fallback(&mut self) -> Fallback {
-        if !super::rw::ready_now(self.fd, libc::POLLIN) {
-            return Fallback::Wait(self.fd, Interest::Readable);
+        if !super::rw::ready_now(self.fd.raw(), libc::POLLIN) {
+            return Fallback::Wait(self.fd.raw(), Interest::Readable);
         }
         let (addr, len) = self.addr.as_mut_ptrs();
         // SAFETY: the sockaddr storage and its length are the op's boxed memory.
-        let ret =
-            unsafe { libc::accept4(self.fd, addr, len, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) };
-        Fallback::from_syscall(ret as isize, self.fd, Interest::Readable)
+        let ret = unsafe {
+            libc::accept4(
+                self.fd.raw(),
+                addr,
+                len,
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
+        };
+        Fallback::from_syscall(ret as isize, self.fd.raw(), Interest::Readable)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
@@ -176,12 +182,13 @@ unsafe impl OpCode for Accept {
 /// connection. Each item is a new `SOCK_CLOEXEC` socket (peer addresses are not reported:
 /// ask the socket).
 pub struct AcceptMulti {
-    fd: RawFd,
+    fd: FileRef,
 }
 
 impl AcceptMulti {
     /// Accepts connections on the listening socket `fd` until the stream is dropped.
-    pub fn new(fd: RawFd) -> Self {
+    pub fn new(fd: impl Into<FileRef>) -> Self {
+        let fd = fd.into();
         AcceptMulti { fd }
     }
 }
@@ -191,9 +198,9 @@ unsafe impl super::multishot::MultishotCode for AcceptMulti {
     type Item = io::Result<RawFd>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::AcceptMulti::new(types::Fd(self.fd))
+        on_file!(self.fd, |fd| opcode::AcceptMulti::new(fd)
             .flags(libc::SOCK_CLOEXEC)
-            .build()
+            .build())
     }
 
     fn next(&mut self, completion: Completion) -> Self::Item {
@@ -201,14 +208,20 @@ unsafe impl super::multishot::MultishotCode for AcceptMulti {
     }
 
     fn fallback(&mut self) -> Fallback {
-        if !super::rw::ready_now(self.fd, libc::POLLIN) {
-            return Fallback::Wait(self.fd, Interest::Readable);
+        if !super::rw::ready_now(self.fd.raw(), libc::POLLIN) {
+            return Fallback::Wait(self.fd.raw(), Interest::Readable);
         }
         let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         // SAFETY: accept4 with null address pointers.
-        let ret =
-            unsafe { libc::accept4(self.fd, std::ptr::null_mut(), std::ptr::null_mut(), flags) };
-        Fallback::from_syscall(ret as isize, self.fd, Interest::Readable)
+        let ret = unsafe {
+            libc::accept4(
+                self.fd.raw(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                flags,
+            )
+        };
+        Fallback::from_syscall(ret as isize, self.fd.raw(), Interest::Readable)
     }
 
     fn discard(&mut self, completion: Completion) {
@@ -222,14 +235,17 @@ unsafe impl super::multishot::MultishotCode for AcceptMulti {
 /// Multishot `IORING_OP_RECV` into a provided buffer ring (Linux 6.0+): each completion is a
 /// buffer the kernel picked from the ring and filled. `Ok(None)` is end of stream.
 pub struct RecvMulti {
-    fd: RawFd,
+    fd: FileRef,
     ring: BufRing,
 }
 
 impl RecvMulti {
     /// Receives from socket `fd` into buffers of `ring` until cancelled.
-    pub fn new(fd: RawFd, ring: BufRing) -> Self {
-        RecvMulti { fd, ring }
+    pub fn new(fd: impl Into<FileRef>, ring: BufRing) -> Self {
+        RecvMulti {
+            fd: fd.into(),
+            ring,
+        }
     }
 }
 
@@ -243,7 +259,7 @@ unsafe impl super::multishot::MultishotCode for RecvMulti {
             .ring
             .group()
             .expect("an io_uring op uses a registered buffer ring");
-        opcode::RecvMulti::new(types::Fd(self.fd), group).build()
+        on_file!(self.fd, |fd| opcode::RecvMulti::new(fd, group).build())
     }
 
     fn next(&mut self, completion: Completion) -> Self::Item {
@@ -268,8 +284,8 @@ unsafe impl super::multishot::MultishotCode for RecvMulti {
         };
         let len = self.ring.buf_len() as usize;
         // SAFETY: buffer `bid` was free, so nothing else reads or writes its `len` bytes.
-        let ret = unsafe { libc::recv(self.fd, ptr.cast(), len, libc::MSG_DONTWAIT) };
-        match Fallback::from_syscall(ret, self.fd, Interest::Readable) {
+        let ret = unsafe { libc::recv(self.fd.raw(), ptr.cast(), len, libc::MSG_DONTWAIT) };
+        match Fallback::from_syscall(ret, self.fd.raw(), Interest::Readable) {
             Fallback::Done(Ok(n), _) if n > 0 => Fallback::Done(
                 Ok(n),
                 IORING_CQE_F_BUFFER | (u32::from(bid) << IORING_CQE_BUFFER_SHIFT),
@@ -295,16 +311,16 @@ unsafe impl super::multishot::MultishotCode for RecvMulti {
 /// completions: the result, then a notification once the kernel no longer reads the buffer;
 /// the buffer is handed back only after the second.
 pub struct SendZc<B> {
-    fd: RawFd,
+    fd: FileRef,
     buf: B,
     result: Option<io::Result<u32>>,
 }
 
 impl<B: IoBuf> SendZc<B> {
     /// Sends `buf`'s initialized bytes on socket `fd` without a copy.
-    pub fn new(fd: RawFd, buf: B) -> Self {
+    pub fn new(fd: impl Into<FileRef>, buf: B) -> Self {
         SendZc {
-            fd,
+            fd: fd.into(),
             buf,
             result: None,
         }
@@ -325,9 +341,17 @@ unsafe impl<B: IoBuf> super::multishot::MultishotCode for SendZc<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         let len = clamp_len(self.buf.bytes_init());
-        opcode::SendZc::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
+        // A buffer from a registered pool is sent from its registered pages
+        // (`IORING_RECVSEND_FIXED_BUF`): the kernel skips pinning them for each send.
+        let fixed = self.buf.fixed_index();
+        on_file!(self.fd, |fd| opcode::SendZc::new(
+            fd,
+            self.buf.stable_ptr(),
+            len
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .buf_index(fixed)
+        .build())
     }
 
     fn next(&mut self, completion: Completion) {
@@ -341,8 +365,8 @@ unsafe impl<B: IoBuf> super::multishot::MultishotCode for SendZc<B> {
         let (ptr, len) = (self.buf.stable_ptr().cast(), self.buf.bytes_init());
         let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
         // SAFETY: the buffer's stable memory, with `len` initialized bytes.
-        let ret = unsafe { libc::send(self.fd, ptr, len, flags) };
-        Fallback::from_syscall(ret, self.fd, Interest::Writable)
+        let ret = unsafe { libc::send(self.fd.raw(), ptr, len, flags) };
+        Fallback::from_syscall(ret, self.fd.raw(), Interest::Writable)
     }
 
     fn is_finished(&self) -> bool {
@@ -372,7 +396,7 @@ pub(crate) fn close_now(fd: RawFd) {
 
 /// `IORING_OP_CONNECT`.
 pub struct Connect {
-    fd: RawFd,
+    fd: FileRef,
     addr: SockAddr,
     /// Readiness fallback: the non-blocking connect is under way.
     in_progress: bool,
@@ -380,14 +404,15 @@ pub struct Connect {
 
 impl Connect {
     /// Connects socket `fd` to `addr`.
-    pub fn new(fd: RawFd, addr: SocketAddr) -> Self {
+    pub fn new(fd: impl Into<FileRef>, addr: SocketAddr) -> Self {
+        let fd = fd.into();
         Connect::with_addr(fd, SockAddr::from_std(addr))
     }
 
     /// Connects socket `fd` to an address of any family (a Unix path, say).
-    pub fn with_addr(fd: RawFd, addr: SockAddr) -> Self {
+    pub fn with_addr(fd: impl Into<FileRef>, addr: SockAddr) -> Self {
         Connect {
-            fd,
+            fd: fd.into(),
             addr,
             in_progress: false,
         }
@@ -399,11 +424,16 @@ unsafe impl OpCode for Connect {
     type Output = io::Result<()>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::Connect::new(types::Fd(self.fd), self.addr.as_ptr(), self.addr.len()).build()
+        on_file!(self.fd, |fd| opcode::Connect::new(
+            fd,
+            self.addr.as_ptr(),
+            self.addr.len()
+        )
+        .build())
     }
 
     fn fallback(&mut self) -> Fallback {
-        let fd = self.fd;
+        let fd = self.fd.raw();
         if self.in_progress {
             let mut error: libc::c_int = 0;
             let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -442,14 +472,14 @@ unsafe impl OpCode for Connect {
 
 /// `IORING_OP_RECV` into an owned buffer.
 pub struct Recv<B> {
-    fd: RawFd,
+    fd: FileRef,
     buf: B,
 }
 
 impl<B: IoBufMut> Recv<B> {
     /// Receives into `buf` from socket `fd`.
-    pub fn new(fd: RawFd, buf: B) -> Self {
-        Recv { fd, buf }
+    pub fn new(fd: impl Into<FileRef>, buf: B) -> Self {
+        Recv { fd: fd.into(), buf }
     }
 }
 
@@ -464,14 +494,19 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         let len = clamp_len(self.buf.bytes_total());
-        opcode::Recv::new(types::Fd(self.fd), self.buf.stable_mut_ptr(), len).build()
+        on_file!(self.fd, |fd| opcode::Recv::new(
+            fd,
+            self.buf.stable_mut_ptr(),
+            len
+        )
+        .build())
     }
 
     fn fallback(&mut self) -> Fallback {
         let (ptr, len) = (self.buf.stable_mut_ptr().cast(), self.buf.bytes_total());
         // SAFETY: the buffer's stable memory, writable for `len` bytes.
-        let ret = unsafe { libc::recv(self.fd, ptr, len, libc::MSG_DONTWAIT) };
-        Fallback::from_syscall(ret, self.fd, Interest::Readable)
+        let ret = unsafe { libc::recv(self.fd.raw(), ptr, len, libc::MSG_DONTWAIT) };
+        Fallback::from_syscall(ret, self.fd.raw(), Interest::Readable)
     }
 
     fn complete(mut self, completion: Completion) -> Self::Output {
@@ -486,14 +521,14 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 
 /// `IORING_OP_SEND` from an owned buffer, with `MSG_NOSIGNAL`.
 pub struct Send<B> {
-    fd: RawFd,
+    fd: FileRef,
     buf: B,
 }
 
 impl<B: IoBuf> Send<B> {
     /// Sends `buf`'s initialized bytes on socket `fd`.
-    pub fn new(fd: RawFd, buf: B) -> Self {
-        Send { fd, buf }
+    pub fn new(fd: impl Into<FileRef>, buf: B) -> Self {
+        Send { fd: fd.into(), buf }
     }
 }
 
@@ -503,17 +538,21 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         let len = clamp_len(self.buf.bytes_init());
-        opcode::Send::new(types::Fd(self.fd), self.buf.stable_ptr(), len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
+        on_file!(self.fd, |fd| opcode::Send::new(
+            fd,
+            self.buf.stable_ptr(),
+            len
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build())
     }
 
     fn fallback(&mut self) -> Fallback {
         let (ptr, len) = (self.buf.stable_ptr().cast(), self.buf.bytes_init());
         let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
         // SAFETY: the buffer's stable memory, with `len` initialized bytes.
-        let ret = unsafe { libc::send(self.fd, ptr, len, flags) };
-        Fallback::from_syscall(ret, self.fd, Interest::Writable)
+        let ret = unsafe { libc::send(self.fd.raw(), ptr, len, flags) };
+        Fallback::from_syscall(ret, self.fd.raw(), Interest::Writable)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
@@ -523,7 +562,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 
 /// `IORING_OP_SENDMSG` of several owned buffers (a vectored send), with `MSG_NOSIGNAL`.
 pub struct SendVectored<B> {
-    fd: RawFd,
+    fd: FileRef,
     bufs: Vec<B>,
     iovecs: Vec<libc::iovec>,
     msg: Box<libc::msghdr>,
@@ -531,7 +570,8 @@ pub struct SendVectored<B> {
 
 impl<B: IoBuf> SendVectored<B> {
     /// Sends the initialized bytes of every buffer, in order, on socket `fd`.
-    pub fn new(fd: RawFd, bufs: Vec<B>) -> Self {
+    pub fn new(fd: impl Into<FileRef>, bufs: Vec<B>) -> Self {
+        let fd = fd.into();
         let iovecs = super::rw::iovecs(&bufs);
         // SAFETY: msghdr is plain data; all-zero is "no name, no control data".
         let msg = Box::new(unsafe { mem::zeroed::<libc::msghdr>() });
@@ -552,9 +592,9 @@ unsafe impl<B: IoBuf> OpCode for SendVectored<B> {
     fn sqe(&mut self) -> squeue::Entry {
         self.msg.msg_iov = self.iovecs.as_mut_ptr();
         self.msg.msg_iovlen = self.iovecs.len();
-        opcode::SendMsg::new(types::Fd(self.fd), &*self.msg)
+        on_file!(self.fd, |fd| opcode::SendMsg::new(fd, &*self.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+            .build())
     }
 
     fn fallback(&mut self) -> Fallback {
@@ -562,8 +602,8 @@ unsafe impl<B: IoBuf> OpCode for SendVectored<B> {
         self.msg.msg_iovlen = self.iovecs.len();
         let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
         // SAFETY: the msghdr and iovecs are the op's heap memory, describing its buffers.
-        let ret = unsafe { libc::sendmsg(self.fd, &*self.msg, flags) };
-        Fallback::from_syscall(ret, self.fd, Interest::Writable)
+        let ret = unsafe { libc::sendmsg(self.fd.raw(), &*self.msg, flags) };
+        Fallback::from_syscall(ret, self.fd.raw(), Interest::Writable)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
@@ -573,13 +613,14 @@ unsafe impl<B: IoBuf> OpCode for SendVectored<B> {
 
 /// `IORING_OP_SHUTDOWN`.
 pub struct Shutdown {
-    fd: RawFd,
+    fd: FileRef,
     how: libc::c_int,
 }
 
 impl Shutdown {
     /// Shuts down the read half, the write half or both (`SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`).
-    pub fn new(fd: RawFd, how: std::net::Shutdown) -> Self {
+    pub fn new(fd: impl Into<FileRef>, how: std::net::Shutdown) -> Self {
+        let fd = fd.into();
         let how = match how {
             std::net::Shutdown::Read => libc::SHUT_RD,
             std::net::Shutdown::Write => libc::SHUT_WR,
@@ -594,12 +635,12 @@ unsafe impl OpCode for Shutdown {
     type Output = io::Result<()>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::Shutdown::new(types::Fd(self.fd), self.how).build()
+        on_file!(self.fd, |fd| opcode::Shutdown::new(fd, self.how).build())
     }
 
     fn fallback(&mut self) -> Fallback {
         // SAFETY: no pointers.
-        Fallback::done(unsafe { libc::shutdown(self.fd, self.how) } as isize)
+        Fallback::done(unsafe { libc::shutdown(self.fd.raw(), self.how) } as isize)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {

@@ -1,14 +1,17 @@
-//! Opening and closing descriptors (`IORING_OP_OPENAT`, `IORING_OP_CLOSE`).
+//! Opening, closing and registering descriptors (`IORING_OP_OPENAT`, `IORING_OP_CLOSE`,
+//! `IORING_OP_FILES_UPDATE`).
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use io_uring::{opcode, squeue, types};
 
 use super::{Completion, Fallback, OpCode};
+use crate::driver::FileTable;
 
 /// `IORING_OP_OPENAT` relative to the current directory; the new fd is `O_CLOEXEC`.
 pub struct OpenAt {
@@ -118,5 +121,56 @@ pub fn close_on_drop(fd: RawFd) {
     if let Err(close) = super::Op::detach(Close::new(fd)) {
         crate::driver::forget_fd(fd);
         let _ = close.close_now();
+    }
+}
+
+/// `IORING_OP_FILES_UPDATE` into a slot the kernel picks (`IORING_FILE_INDEX_ALLOC`): puts a
+/// descriptor in the ring's registered file table and yields its slot.
+pub(crate) struct RegisterFile {
+    /// In: the descriptor. Out: the slot the kernel chose, written back in place.
+    fds: Box<[RawFd; 1]>,
+    table: Arc<FileTable>,
+}
+
+impl RegisterFile {
+    /// Registers `fd` (which stays open and owned by the caller) in `table`, this thread's
+    /// ring's table.
+    pub(crate) fn new(fd: RawFd, table: Arc<FileTable>) -> Self {
+        RegisterFile {
+            fds: Box::new([fd]),
+            table,
+        }
+    }
+}
+
+const IORING_FILE_INDEX_ALLOC: i32 = -1;
+
+// SAFETY: the entry points into the op's boxed one-element fd array, which the kernel reads
+// and overwrites with the chosen slot.
+unsafe impl OpCode for RegisterFile {
+    type Output = io::Result<u32>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::FilesUpdate::new(self.fds.as_ptr(), 1)
+            .offset(IORING_FILE_INDEX_ALLOC)
+            .build()
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        match completion.result {
+            Ok(1) => Ok(self.fds[0] as u32),
+            Ok(_) => Err(io::Error::other(
+                "coring: the kernel registered no descriptor (IORING_OP_FILES_UPDATE returned 0)",
+            )),
+            Err(e) if e.raw_os_error() == Some(libc::ENFILE) => Err(self.table.full()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn complete_orphan(self, completion: Completion) {
+        // Nobody will use the slot: empty it again.
+        if let Ok(1) = completion.result {
+            self.table.release(self.fds[0] as u32);
+        }
     }
 }

@@ -1,23 +1,22 @@
 //! Readiness (`IORING_OP_POLL_ADD`), so fd-based code can wait through the ring.
 
 use std::io;
-use std::os::fd::RawFd;
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
-use super::{Completion, Fallback, Interest, OpCode};
+use super::{Completion, Fallback, FileRef, Interest, OpCode};
 
 /// One-shot `IORING_OP_POLL_ADD`: completes with the ready `poll(2)` events.
 pub struct PollAdd {
-    fd: RawFd,
+    fd: FileRef,
     events: u32,
 }
 
 impl PollAdd {
     /// Waits until `fd` has any of `events` (`libc::POLLIN`, `POLLOUT`, ...).
-    pub fn new(fd: RawFd, events: libc::c_short) -> Self {
+    pub fn new(fd: impl Into<FileRef>, events: libc::c_short) -> Self {
         PollAdd {
-            fd,
+            fd: fd.into(),
             events: events as u16 as u32,
         }
     }
@@ -28,12 +27,12 @@ unsafe impl OpCode for PollAdd {
     type Output = io::Result<u32>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::PollAdd::new(types::Fd(self.fd), self.events).build()
+        on_file!(self.fd, |fd| opcode::PollAdd::new(fd, self.events).build())
     }
 
     fn fallback(&mut self) -> Fallback {
         let mut pfd = libc::pollfd {
-            fd: self.fd,
+            fd: self.fd.raw(),
             events: self.events as libc::c_short,
             revents: 0,
         };
@@ -47,7 +46,7 @@ unsafe impl OpCode for PollAdd {
         } else {
             Interest::Readable
         };
-        Fallback::Wait(self.fd, interest)
+        Fallback::Wait(self.fd.raw(), interest)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {

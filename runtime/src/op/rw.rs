@@ -4,9 +4,9 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
-use super::{clamp_len, BufResult, Completion, Fallback, Interest, OpCode};
+use super::{clamp_len, BufResult, Completion, Fallback, FileRef, Interest, OpCode};
 use crate::buf::{IoBuf, IoBufMut};
 
 /// Offset meaning "the file's current position" (pipes, sockets, terminals).
@@ -14,15 +14,19 @@ pub const CURRENT_POSITION: u64 = u64::MAX;
 
 /// `IORING_OP_READ` into an owned buffer.
 pub struct Read<B> {
-    fd: RawFd,
+    fd: FileRef,
     buf: B,
     offset: u64,
 }
 
 impl<B: IoBufMut> Read<B> {
     /// Reads into `buf` from `fd` at `offset` ([`CURRENT_POSITION`] for streams).
-    pub fn new(fd: RawFd, buf: B, offset: u64) -> Self {
-        Read { fd, buf, offset }
+    pub fn new(fd: impl Into<FileRef>, buf: B, offset: u64) -> Self {
+        Read {
+            fd: fd.into(),
+            buf,
+            offset,
+        }
     }
 }
 
@@ -39,17 +43,17 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
         let len = clamp_len(self.buf.bytes_total());
         let ptr = self.buf.stable_mut_ptr();
         match self.buf.fixed_index() {
-            Some(index) => opcode::ReadFixed::new(types::Fd(self.fd), ptr, len, index)
+            Some(index) => on_file!(self.fd, |fd| opcode::ReadFixed::new(fd, ptr, len, index)
                 .offset(self.offset)
-                .build(),
-            None => opcode::Read::new(types::Fd(self.fd), ptr, len)
+                .build()),
+            None => on_file!(self.fd, |fd| opcode::Read::new(fd, ptr, len)
                 .offset(self.offset)
-                .build(),
+                .build()),
         }
     }
 
     fn fallback(&mut self) -> Fallback {
-        let (fd, len) = (self.fd, self.buf.bytes_total());
+        let (fd, len) = (self.fd.raw(), self.buf.bytes_total());
         let ptr = self.buf.stable_mut_ptr().cast();
         positional_or_stream(
             fd,
@@ -74,15 +78,19 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
 
 /// `IORING_OP_WRITE` from an owned buffer.
 pub struct Write<B> {
-    fd: RawFd,
+    fd: FileRef,
     buf: B,
     offset: u64,
 }
 
 impl<B: IoBuf> Write<B> {
     /// Writes `buf`'s initialized bytes to `fd` at `offset` ([`CURRENT_POSITION`] for streams).
-    pub fn new(fd: RawFd, buf: B, offset: u64) -> Self {
-        Write { fd, buf, offset }
+    pub fn new(fd: impl Into<FileRef>, buf: B, offset: u64) -> Self {
+        Write {
+            fd: fd.into(),
+            buf,
+            offset,
+        }
     }
 }
 
@@ -94,17 +102,17 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
         let len = clamp_len(self.buf.bytes_init());
         let ptr = self.buf.stable_ptr();
         match self.buf.fixed_index() {
-            Some(index) => opcode::WriteFixed::new(types::Fd(self.fd), ptr, len, index)
+            Some(index) => on_file!(self.fd, |fd| opcode::WriteFixed::new(fd, ptr, len, index)
                 .offset(self.offset)
-                .build(),
-            None => opcode::Write::new(types::Fd(self.fd), ptr, len)
+                .build()),
+            None => on_file!(self.fd, |fd| opcode::Write::new(fd, ptr, len)
                 .offset(self.offset)
-                .build(),
+                .build()),
         }
     }
 
     fn fallback(&mut self) -> Fallback {
-        let (fd, len) = (self.fd, self.buf.bytes_init());
+        let (fd, len) = (self.fd.raw(), self.buf.bytes_init());
         let ptr = self.buf.stable_ptr().cast();
         positional_or_stream(
             fd,
@@ -124,7 +132,7 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
 
 /// `IORING_OP_WRITEV` from several owned buffers.
 pub struct Writev<B> {
-    fd: RawFd,
+    fd: FileRef,
     bufs: Vec<B>,
     iovecs: Vec<libc::iovec>,
     offset: u64,
@@ -132,7 +140,8 @@ pub struct Writev<B> {
 
 impl<B: IoBuf> Writev<B> {
     /// Writes the initialized bytes of every buffer, in order, at `offset`.
-    pub fn new(fd: RawFd, bufs: Vec<B>, offset: u64) -> Self {
+    pub fn new(fd: impl Into<FileRef>, bufs: Vec<B>, offset: u64) -> Self {
+        let fd = fd.into();
         let iovecs = iovecs(&bufs);
         Writev {
             fd,
@@ -159,14 +168,18 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         let count = clamp_len(self.iovecs.len());
-        opcode::Writev::new(types::Fd(self.fd), self.iovecs.as_ptr(), count)
-            .offset(self.offset)
-            .build()
+        on_file!(self.fd, |fd| opcode::Writev::new(
+            fd,
+            self.iovecs.as_ptr(),
+            count
+        )
+        .offset(self.offset)
+        .build())
     }
 
     fn fallback(&mut self) -> Fallback {
         let (fd, iov, count) = (
-            self.fd,
+            self.fd.raw(),
             self.iovecs.as_ptr(),
             self.iovecs.len() as libc::c_int,
         );
@@ -188,7 +201,7 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
 
 /// `IORING_OP_READV` into several owned buffers.
 pub struct Readv<B> {
-    fd: RawFd,
+    fd: FileRef,
     bufs: Vec<B>,
     iovecs: Vec<libc::iovec>,
     offset: u64,
@@ -196,7 +209,8 @@ pub struct Readv<B> {
 
 impl<B: IoBufMut> Readv<B> {
     /// Fills the buffers in order from `offset`.
-    pub fn new(fd: RawFd, mut bufs: Vec<B>, offset: u64) -> Self {
+    pub fn new(fd: impl Into<FileRef>, mut bufs: Vec<B>, offset: u64) -> Self {
+        let fd = fd.into();
         let iovecs = bufs
             .iter_mut()
             .map(|b| libc::iovec {
@@ -219,14 +233,18 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         let count = clamp_len(self.iovecs.len());
-        opcode::Readv::new(types::Fd(self.fd), self.iovecs.as_ptr(), count)
-            .offset(self.offset)
-            .build()
+        on_file!(self.fd, |fd| opcode::Readv::new(
+            fd,
+            self.iovecs.as_ptr(),
+            count
+        )
+        .offset(self.offset)
+        .build())
     }
 
     fn fallback(&mut self) -> Fallback {
         let (fd, iov, count) = (
-            self.fd,
+            self.fd.raw(),
             self.iovecs.as_ptr(),
             self.iovecs.len() as libc::c_int,
         );

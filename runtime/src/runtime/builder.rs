@@ -36,6 +36,7 @@ impl Builder {
                 cq_entries: None,
                 sqpoll_idle: None,
                 sqpoll_cpu: None,
+                fixed_files: crate::driver::DEFAULT_FIXED_FILES,
             },
             worker_threads: 1,
             pin_cores: false,
@@ -46,6 +47,20 @@ impl Builder {
     /// Submission queue entries per ring (rounded up to a power of two by the kernel).
     pub fn entries(mut self, entries: u32) -> Self {
         self.config.entries = entries;
+        self
+    }
+
+    /// Slots in each ring's registered file table (default 4096, at most the `RLIMIT_NOFILE`
+    /// soft limit), used by descriptors that call `register()` (for example
+    /// `TcpStream::register`). The table is registered with the kernel the first time a
+    /// descriptor asks for a slot; 0 turns registration off.
+    ///
+    /// ```
+    /// let rt = coring::runtime::Runtime::builder().fixed_files(16_384).build()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn fixed_files(mut self, slots: u32) -> Self {
+        self.config.fixed_files = slots;
         self
     }
 
