@@ -37,6 +37,13 @@ struct Waiters {
     /// An edge arrived in this direction with nobody waiting.
     read_ready: bool,
     write_ready: bool,
+    /// A stream read came back short and no read edge arrived since: the receive queue is
+    /// empty, so the next read waits instead of trying.
+    read_drained: bool,
+    /// The peer closed its side, or the socket failed (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`):
+    /// final, and reported by one edge only, so from then on reads always try (they
+    /// return end of stream or the error at once).
+    read_closed: bool,
 }
 
 /// What an op waits for.
@@ -191,6 +198,26 @@ impl EpollDriver {
         let removed = inner.slots.remove(key);
         drop(inner);
         drop(removed);
+    }
+
+    /// Whether a short read drained `fd` and no data arrived since.
+    pub(crate) fn is_drained(&self, fd: RawFd) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        inner
+            .waiters
+            .get_mut(fd as usize)
+            .is_some_and(|waiters| waiters.read_drained && !waiters.read_closed)
+    }
+
+    /// A read of `fd` came back short: its receive queue is empty now. Any edge reported
+    /// before this read announced data the read took, so it is consumed too. Only for a
+    /// registered descriptor: an unregistered one has no edge to wait for yet.
+    pub(crate) fn mark_drained(&self, fd: RawFd) {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(waiters) = inner.waiters.get_mut(fd as usize) {
+            waiters.read_drained = true;
+            waiters.read_ready = false;
+        }
     }
 
     /// Forgets `fd` (it is being closed): epoll drops a closed descriptor by itself, and the
@@ -351,8 +378,12 @@ impl Inner {
             return;
         };
         let failed = events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+        if failed || events & libc::EPOLLRDHUP as u32 != 0 {
+            waiters.read_closed = true;
+        }
         let mut woken = std::mem::take(&mut self.woken);
         if failed || events & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0 {
+            waiters.read_drained = false;
             if waiters.readable.is_empty() {
                 waiters.read_ready = true;
             }

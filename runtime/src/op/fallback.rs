@@ -83,7 +83,26 @@ pub(super) fn attempt<T: OpCode>(
     deadline: Option<Instant>,
 ) -> io::Result<Attempt> {
     let deadline = deadline.map(|at| (at, -libc::ECANCELED));
+    let stream_read = data.stream_read();
+    if let Some((fd, _)) = stream_read {
+        if epoll.is_drained(fd) {
+            // The last read came back short: nothing more until the next edge.
+            return epoll
+                .wait(Some((fd, Interest::Readable)), deadline)
+                .map(Attempt::Waiting);
+        }
+    }
     match data.fallback() {
+        Fallback::Done(Ok(n), flags) => {
+            if let Some((fd, asked)) = stream_read {
+                // Some bytes, fewer than asked: the socket's receive queue is empty now. No
+                // bytes is end of stream, which stays readable and is never "drained".
+                if n > 0 && (n as usize) < asked {
+                    epoll.mark_drained(fd);
+                }
+            }
+            Ok(Attempt::Done(Ok(n), flags))
+        }
         Fallback::Done(result, flags) => Ok(Attempt::Done(result, flags)),
         Fallback::Wait(fd, interest) => epoll
             .wait(Some((fd, interest)), deadline)

@@ -156,6 +156,14 @@ pub unsafe trait OpCode: 'static {
         Fallback::unsupported(std::any::type_name::<Self>())
     }
 
+    /// For reads from a stream socket: the descriptor and how many bytes the read asks for.
+    /// On the readiness backend, a read that returns fewer (but some) bytes has drained the
+    /// socket, so the next read waits for readiness first instead of trying a `recv` that
+    /// would only answer `EAGAIN`.
+    fn stream_read(&self) -> Option<(RawFd, usize)> {
+        None
+    }
+
     /// Called instead of [`complete`](OpCode::complete) when the awaiting future is gone.
     /// The default drops `self`; ops whose success creates a resource (an accepted socket, an
     /// opened file) override it to release that resource.

@@ -509,6 +509,10 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
         Fallback::from_syscall(ret, self.fd.raw(), Interest::Readable)
     }
 
+    fn stream_read(&self) -> Option<(RawFd, usize)> {
+        Some((self.fd.raw(), self.buf.bytes_total()))
+    }
+
     fn complete(mut self, completion: Completion) -> Self::Output {
         let result = completion.result.map(|n| {
             // SAFETY: the kernel initialized the first `n` bytes.
