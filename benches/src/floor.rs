@@ -130,7 +130,9 @@ pub fn run_simple(listener: std::net::TcpListener, tuned: bool) -> io::Result<()
 // ---------------------------------------------------------------------------------------------
 // floor-best
 
-const NFILES: u32 = 8192;
+/// Fixed-file slots: room for the 10,000 idle connections of `net-bench` (the sparse table
+/// must not exceed RLIMIT_NOFILE, which `echo-server` raises to its hard limit).
+const NFILES: u32 = 16384;
 const NBUFS: u16 = 4096;
 const BGID: u16 = 7;
 const TAG_ACCEPT: u64 = 1;

@@ -176,7 +176,8 @@ fn run_one(
             .map_err(|e| format!("spawn loadgen: {e}"))?;
         let lg_out = lines(lg.stdout.take().unwrap());
         let lg_err = lines(lg.stderr.take().unwrap());
-        let is_coring = server == "coring";
+        // The single-thread coring servers answer SIGUSR1 with their metrics.
+        let is_coring = server == "coring" || server == "coring-ms";
         let lg_pid = lg.id();
         let (mut cpu0, mut t0, mut m0, mut other0) = (0, Instant::now(), None, 0i64);
         let (mut cpu1, mut t1, mut m1, mut other1) = (0, Instant::now(), None, 0i64);
@@ -492,7 +493,7 @@ fn write_outputs(
             fmt(c.p99, 0),
             fmt(c.p999, 0),
             fmt(c.foreign, 2),
-            if c.server == "coring" {
+            if c.server == "coring" || c.server == "coring-ms" {
                 format!("{} (sqes {})", fmt(c.enters, 3), fmt(c.sqes, 2))
             } else {
                 String::new()
@@ -547,6 +548,7 @@ fn chart(
         "floor-tuned" => RGBColor(120, 120, 120),
         "floor-best" => RGBColor(30, 30, 30),
         "coring" => RGBColor(214, 39, 40),
+        "coring-ms" => RGBColor(255, 152, 150),
         "monoio" => RGBColor(31, 119, 180),
         "glommio" => RGBColor(255, 127, 14),
         "tokio-uring" => RGBColor(44, 160, 44),
@@ -735,14 +737,22 @@ fn main() {
     let duration: f64 = args.parse_or("duration", if quick { 2.0 } else { 5.0 });
     let warmup: f64 = args.parse_or("warmup", if quick { 0.5 } else { 1.0 });
     let default_servers: Vec<String> = ALL_SERVERS.iter().map(|s| s.to_string()).collect();
-    // Two-thread servers, run only when named (they share CPU 0 with the load generator).
-    const TWO_THREAD_SERVERS: &[&str] = &["coring-2t", "monoio-2t", "tokio-2t"];
+    // Run only when named: the two-thread servers (they share CPU 0 with the load generator)
+    // and the variants of the user loop.
+    const NAMED_ONLY_SERVERS: &[&str] = &[
+        "coring-2t",
+        "monoio-2t",
+        "tokio-2t",
+        "coring-ms",
+        "tokio-readable",
+    ];
     let servers: Vec<String> = args.list_or("servers", &default_servers);
     for s in &servers {
-        if !ALL_SERVERS.contains(&s.as_str()) && !TWO_THREAD_SERVERS.contains(&s.as_str()) {
+        if !ALL_SERVERS.contains(&s.as_str()) && !NAMED_ONLY_SERVERS.contains(&s.as_str()) {
             die(&format!(
-                "unknown server {s:?}; one of {}",
-                ALL_SERVERS.join(",")
+                "unknown server {s:?}; one of {},{}",
+                ALL_SERVERS.join(","),
+                NAMED_ONLY_SERVERS.join(",")
             ));
         }
     }

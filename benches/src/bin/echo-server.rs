@@ -5,7 +5,16 @@
 //! `listening on ADDR` on stdout when ready (ADDR may end in `:0`; the bound port is printed).
 //!
 //! NAME: coring, monoio, glommio, tokio-uring, compio, tokio, floor-default, floor-tuned,
-//! floor-best.
+//! floor-best; and two variants of the loop:
+//! - `coring-ms`: each connection receives through `TcpStream::recv_multishot` from one
+//!   `BufRing` shared by all connections (4096 buffers of 4096 bytes, as floor-best) and
+//!   writes each received buffer back with `write_all`; an idle connection holds no buffer.
+//! - `tokio-readable`: tokio with no buffer while idle: `stream.readable().await`, then
+//!   `try_read` into one buffer shared by the thread, `try_write` back from it (only what the
+//!   socket does not take at once is copied into a buffer of the connection).
+//!
+//! Every server raises its `RLIMIT_NOFILE` soft limit to the hard limit (the memory benchmark
+//! holds 10,000 connections).
 //!
 //! The coring server answers SIGUSR1 by printing `metrics enters=.. sqes=.. cqes=..` (its
 //! `Runtime::metrics()`) on stderr; the runner sends it at the edges of the measured window.
@@ -22,6 +31,8 @@ const SERVERS: &[&str] = &[
     "floor-default",
     "floor-tuned",
     "floor-best",
+    "coring-ms",
+    "tokio-readable",
     "coring-2t",
     "monoio-2t",
     "tokio-2t",
@@ -41,12 +52,17 @@ fn main() -> io::Result<()> {
         std::process::exit(2);
     }
     let name = args[0].as_str();
+    if let Err(e) = coring_bench::raise_nofile_limit() {
+        eprintln!("warning: cannot raise RLIMIT_NOFILE: {e}");
+    }
     let addr = args
         .get(1)
         .cloned()
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
     match name {
-        "coring" => coring_server::run(&addr),
+        "coring" => coring_server::run(&addr, false),
+        "coring-ms" => coring_server::run(&addr, true),
+        "tokio-readable" => tokio_server::run_readable(&addr),
         "monoio" => monoio_server::run(&addr),
         "glommio" => glommio_server::run(&addr),
         "tokio-uring" => tokio_uring_server::run(&addr),
@@ -88,10 +104,15 @@ mod coring_server {
         unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
     }
 
+    /// Buffers in the shared ring of `coring-ms`, and their size (floor-best's).
+    const RING_BUFS: u16 = 4096;
+    const RING_BUF_LEN: u32 = 4096;
+
     /// `examples/echo.rs` on an explicit `Runtime` (default builder, like `#[coring::main]`),
-    /// plus a side task that prints the runtime's metrics when SIGUSR1 arrives. The side task
-    /// has one read in flight on a socketpair and costs nothing while no signal comes.
-    pub fn run(addr: &str) -> std::io::Result<()> {
+    /// or with `multishot` its buffer-ring variant, plus a side task that prints the
+    /// runtime's metrics when SIGUSR1 arrives. The side task has one read in flight on a
+    /// socketpair and costs nothing while no signal comes.
+    pub fn run(addr: &str, multishot: bool) -> std::io::Result<()> {
         // Leaked so the metrics task can hold a `'static` reference (the process ends by signal).
         let rt: &'static Runtime = Box::leak(Box::new(Runtime::new()?));
         eprintln!("coring ring flags: {}", rt.ring_flags());
@@ -132,8 +153,34 @@ mod coring_server {
                     );
                 }
             });
-            echo_main(addr).await
+            if multishot {
+                echo_multishot(addr).await
+            } else {
+                echo_main(addr).await
+            }
         })
+    }
+
+    /// The echo loop on a multishot receive: one `BufRing` for every connection; each
+    /// received buffer is written back as it is and returns to the ring when dropped.
+    async fn echo_multishot(addr: &str) -> std::io::Result<()> {
+        let ring = coring::buf::BufRing::new(RING_BUFS, RING_BUF_LEN)?;
+        let listener = coring::net::TcpListener::bind(addr).await?;
+        super::ready(listener.local_addr()?);
+        loop {
+            let (stream, _peer) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            let ring = ring.clone();
+            coring::spawn(async move {
+                let mut received = stream.recv_multishot(&ring);
+                while let Some(Ok(buf)) = received.next().await {
+                    let (res, _buf) = stream.write_all(buf).await;
+                    if res.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
     }
 
     /// The user loop of `examples/echo.rs`, verbatim.
@@ -295,7 +342,80 @@ mod compio_server {
 }
 
 mod tokio_server {
+    use std::cell::RefCell;
+    use std::io::ErrorKind;
+
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    thread_local! {
+        /// The read buffer every connection of `tokio-readable` shares.
+        static SHARED: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 4096]);
+    }
+
+    /// What one `try_read` + `try_write` pass left to do.
+    enum Step {
+        /// Nothing was ready after all (a spurious readiness).
+        Again,
+        /// End of stream or an error.
+        Close,
+        /// Echoed what was read, except these bytes the socket did not take at once.
+        Rest(Vec<u8>),
+    }
+
+    /// Reads into the shared buffer and writes back from it without waiting; only what the
+    /// socket did not take is copied out (held across the await that writes it).
+    fn echo_step(stream: &tokio::net::TcpStream) -> Step {
+        SHARED.with(|shared| {
+            let mut buf = shared.borrow_mut();
+            let n = match stream.try_read(&mut buf) {
+                Ok(0) => return Step::Close,
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Again,
+                Err(_) => return Step::Close,
+            };
+            let mut off = 0;
+            while off < n {
+                match stream.try_write(&buf[off..n]) {
+                    Ok(k) => off += k,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => return Step::Close,
+                }
+            }
+            Step::Rest(buf[off..n].to_vec())
+        })
+    }
+
+    /// `tokio` without a buffer per idle connection: wait for readiness, then echo through
+    /// the thread's shared buffer.
+    pub fn run_readable(addr: &str) -> std::io::Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            super::ready(listener.local_addr()?);
+            loop {
+                let (mut stream, _peer) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                tokio::spawn(async move {
+                    loop {
+                        if stream.readable().await.is_err() {
+                            return;
+                        }
+                        match echo_step(&stream) {
+                            Step::Again => {}
+                            Step::Close => return,
+                            Step::Rest(rest) => {
+                                if !rest.is_empty() && stream.write_all(&rest).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        })
+    }
 
     pub fn run(addr: &str) -> std::io::Result<()> {
         let rt = tokio::runtime::Builder::new_current_thread()
