@@ -1,7 +1,10 @@
 //! A hello-world HTTP/1.1 server on coring with hyper 1.x (keep-alive on):
-//! `cargo run --release --features hyper --example http -- [ADDR] [--buf-ring]` (default
-//! 127.0.0.1:8080). With `--buf-ring`, connections read through one shared provided buffer
-//! ring ([`Compat::with_buf_ring`](coring::compat::Compat::with_buf_ring)).
+//! `cargo run --release --features hyper --example http -- [ADDR] [--buf-ring] [--register]`
+//! (default 127.0.0.1:8080). With `--buf-ring`, connections read through one shared provided
+//! buffer ring ([`Compat::with_buf_ring`](coring::compat::Compat::with_buf_ring)); with
+//! `--register`, each accepted stream is put in the ring's file table first
+//! ([`TcpStream::register`](coring::net::TcpStream::register)), so its ops skip the kernel's
+//! per-op descriptor lookup. `benches/http-bench.sh` measures every variant against tokio.
 //!
 //! hyper runs unchanged on coring through three adapters: [`Compat`](coring::compat::Compat)
 //! (`stream.compat()`) as hyper's `Read`/`Write`, [`CoringTimer`] for hyper's timeouts, and
@@ -26,19 +29,30 @@ async fn hello(_request: Request<Incoming>) -> Result<Response<String>, Infallib
 
 /// Serves HTTP/1.1 on every connection `listener` accepts, one task per connection.
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
-    serve_with(listener, None).await
+    serve_with(listener, None, false).await
 }
 
-/// [`serve`], reading through `ring` when given.
-pub async fn serve_with(listener: TcpListener, ring: Option<BufRing>) -> std::io::Result<()> {
+/// [`serve`], reading through `ring` when given, and registering each stream in the ring's
+/// file table when `register` is set.
+pub async fn serve_with(
+    listener: TcpListener,
+    ring: Option<BufRing>,
+    register: bool,
+) -> std::io::Result<()> {
     loop {
         let (stream, _peer) = listener.accept().await?;
         stream.set_nodelay(true)?;
-        let io = match &ring {
-            Some(ring) => Compat::with_buf_ring(stream, ring),
-            None => stream.compat(),
-        };
+        let ring = ring.clone();
         coring::spawn(async move {
+            if register {
+                if let Err(e) = stream.register().await {
+                    eprintln!("http: register: {e}"); // served by its descriptor instead
+                }
+            }
+            let io = match &ring {
+                Some(ring) => Compat::with_buf_ring(stream, ring),
+                None => stream.compat(),
+            };
             let served = http1::Builder::new()
                 .timer(CoringTimer)
                 .serve_connection(io, service_fn(hello))
@@ -55,9 +69,11 @@ pub async fn serve_with(listener: TcpListener, ring: Option<BufRing>) -> std::io
 fn main() -> std::io::Result<()> {
     let mut addr = "127.0.0.1:8080".to_string();
     let mut buf_ring = false;
+    let mut register = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--buf-ring" => buf_ring = true,
+            "--register" => register = true,
             other => addr = other.to_string(),
         }
     }
@@ -69,6 +85,6 @@ fn main() -> std::io::Result<()> {
         } else {
             None
         };
-        serve_with(listener, ring).await
+        serve_with(listener, ring, register).await
     })
 }
