@@ -140,6 +140,45 @@ fn tcp_round_trip_through_a_provided_buffer_ring() {
 }
 
 #[test]
+fn a_registered_stream_is_read_and_written_through_its_slot() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    watchdog(60, || {
+        let rt = common::uring().build().unwrap();
+        rt.block_on(async {
+            let ring = coring::buf::BufRing::new(8, 1000).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            peer.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            stream.register().await.unwrap();
+            // Only the slot still reaches the socket: the fd number now names /dev/null.
+            let null = std::fs::File::open("/dev/null").unwrap();
+            // SAFETY: dup2 onto a descriptor the stream owns; it stays open (as /dev/null).
+            assert!(unsafe { libc::dup2(null.as_raw_fd(), stream.as_raw_fd()) } >= 0);
+            let mut io = Compat::with_buf_ring(stream, &ring);
+            peer.write_all(b"through the slot").unwrap();
+            let mut buf = [0u8; 16];
+            let mut got = 0;
+            while got < buf.len() {
+                got += read(&mut io, &mut buf[got..]).await.unwrap();
+            }
+            assert_eq!(&buf, b"through the slot");
+            write_all(&mut io, b"and back").await.unwrap();
+            flush(&mut io).await.unwrap();
+            let back = coring::task::spawn_blocking(move || {
+                let mut back = [0u8; 8];
+                peer.read_exact(&mut back).unwrap();
+                back
+            });
+            assert_eq!(&back.await.unwrap(), b"and back");
+        });
+        assert_eq!(rt.shutdown(), 0);
+    })
+}
+
+#[test]
 fn ring_reads_share_one_buffer_ring_between_connections() {
     use futures_util::io::AsyncBufReadExt;
     watchdog(30, || {

@@ -132,3 +132,47 @@ fn incoming_accepts_a_stream_of_connections() {
     });
     assert_eq!(rt.shutdown(), 0);
 }
+
+#[test]
+fn a_dry_ring_waits_for_a_buffer_instead_of_spinning() {
+    let rt = Runtime::new().unwrap();
+    let rt_ref = &rt;
+    rt.block_on(async move {
+        let ring = BufRing::new(2, 512).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let data = pattern(4096, 3);
+        peer.write_all(&data).unwrap();
+        let mut received = stream.recv_multishot(&ring);
+        // Hold both buffers: the ring is dry while data waits in the socket.
+        let first = received.next().await.unwrap().unwrap();
+        let second = received.next().await.unwrap().unwrap();
+        let before = rt_ref.metrics();
+        let waited = coring::time::timeout(Duration::from_millis(100), received.next()).await;
+        assert!(
+            waited.is_err(),
+            "no buffer can be filled while both are held"
+        );
+        let spent = rt_ref.metrics().sqes - before.sqes;
+        assert!(
+            spent < 20,
+            "{spent} submissions in 100 ms while the ring was dry: the receive spins"
+        );
+        // A buffer comes back: receiving resumes, and every byte arrives in order.
+        let mut got = Vec::new();
+        got.extend_from_slice(&first);
+        drop(first);
+        got.extend_from_slice(&second);
+        drop(second);
+        while got.len() < data.len() {
+            let buf = received.next().await.unwrap().unwrap();
+            got.extend_from_slice(&buf);
+        }
+        assert!(got == data, "bytes differ");
+        drop(peer);
+        assert!(received.next().await.is_none(), "end of stream");
+    });
+    assert_eq!(rt.shutdown(), 0);
+    assert_eq!(rt.op_slots(), 0);
+}

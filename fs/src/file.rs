@@ -270,6 +270,12 @@ impl File {
         self.fd.is_registered()
     }
 
+    /// What an op on this file should name (for ops built by hand, see `coring::op`): its
+    /// slot when registered with this worker's ring, else its descriptor.
+    pub fn file_ref(&self) -> coring_runtime::op::FileRef {
+        self.fd.file_ref()
+    }
+
     /// Flushes data and metadata to storage (`fsync`).
     pub async fn sync_all(&self) -> io::Result<()> {
         Op::submit(Fsync::new(self.fd.file_ref(), false)).await

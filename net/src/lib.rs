@@ -38,7 +38,7 @@ macro_rules! socket_fd_traits {
 }
 pub(crate) use socket_fd_traits;
 
-/// `register` and `is_registered` for a socket type with an `fd: Fd`.
+/// `register`, `is_registered` and `file_ref` for a socket type with an `fd: Fd`.
 macro_rules! registered_fd_methods {
     ($ty:ty) => {
         impl $ty {
@@ -61,6 +61,13 @@ macro_rules! registered_fd_methods {
             /// Whether the socket is registered with this worker's ring.
             pub fn is_registered(&self) -> bool {
                 self.fd.is_registered()
+            }
+
+            /// What an op on this socket should name (for ops built by hand, see
+            /// `coring::op`): its slot when registered with this worker's ring, else its
+            /// descriptor.
+            pub fn file_ref(&self) -> coring_runtime::op::FileRef {
+                self.fd.file_ref()
             }
         }
     };

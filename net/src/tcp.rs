@@ -17,7 +17,7 @@ use coring_runtime::io::{
 };
 use coring_runtime::op::multishot::MultishotOp;
 use coring_runtime::op::net::{
-    Accept, AcceptMulti, Connect, Recv, RecvMulti, Send, SendVectored, SendZc,
+    Accept, AcceptMulti, Connect, MultishotRecv, Recv, Send, SendVectored, SendZc,
 };
 use coring_runtime::op::Op;
 use socket2::{Domain, SockRef, Socket, Type};
@@ -217,9 +217,7 @@ impl Stream for Incoming<'_> {
 /// Data received by a multishot receive; made by [`TcpStream::recv_multishot`].
 pub struct RecvStream<'a> {
     stream: &'a TcpStream,
-    ring: BufRing,
-    op: Option<MultishotOp<RecvMulti>>,
-    done: bool,
+    recv: MultishotRecv,
 }
 
 impl RecvStream<'_> {
@@ -233,32 +231,8 @@ impl Stream for RecvStream<'_> {
     type Item = io::Result<ProvidedBuf>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        let fd = self.stream.fd.file_ref();
-        loop {
-            let ring = self.ring.clone();
-            let op = self
-                .op
-                .get_or_insert_with(|| MultishotOp::submit(RecvMulti::new(fd, ring)));
-            match std::task::ready!(Pin::new(op).poll_next(cx)) {
-                Some(Ok(Ok(Some(buf)))) => return Poll::Ready(Some(Ok(buf))),
-                Some(Ok(Ok(None))) => {
-                    self.done = true;
-                    self.op = None;
-                    return Poll::Ready(None);
-                }
-                Some(Ok(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    // Every buffer is out: let their holders run, then re-arm.
-                    self.op = None;
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                Some(Ok(Err(e))) | Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                None => self.op = None, // ended by the kernel: arm a new one
-            }
-        }
+        let this = &mut *self;
+        this.recv.poll_next(this.stream.fd.file_ref(), cx)
     }
 }
 
@@ -373,7 +347,7 @@ impl TcpStream {
     /// `IORING_OP_RECV` with a provided buffer ring): one submission for many receives, and
     /// no buffer held while the connection is idle. Each item returns its buffer to the ring
     /// when dropped. The stream ends at end of stream; when the ring runs dry (`ENOBUFS`) it
-    /// re-arms once buffers come back.
+    /// waits for a buffer to come back, then re-arms.
     ///
     /// ```no_run
     /// # coring::runtime::Runtime::new().unwrap().block_on(async {
@@ -390,9 +364,7 @@ impl TcpStream {
     pub fn recv_multishot(&self, ring: &BufRing) -> RecvStream<'_> {
         RecvStream {
             stream: self,
-            ring: ring.clone(),
-            op: None,
-            done: false,
+            recv: MultishotRecv::new(ring.clone()),
         }
     }
 
@@ -400,7 +372,8 @@ impl TcpStream {
     /// as zero-copy sends: see [`set_send_zc_threshold`](TcpStream::set_send_zc_threshold).
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         if buf.bytes_init() >= self.send_zc_threshold.load(Ordering::Relaxed) {
-            return self.send_zc(buf).await;
+            // Boxed: the zero-copy future is large, and inlined it would grow every write.
+            return Box::pin(self.send_zc(buf)).await;
         }
         Op::submit(Send::new(self.fd.file_ref(), buf)).await
     }

@@ -79,16 +79,13 @@ mod tokio_traits;
 use std::fmt;
 use std::future::Future;
 use std::io::{self, SeekFrom};
-use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use coring_runtime::buf::{BufRing, IoBuf, ProvidedBuf, Slice};
 use coring_runtime::op::fs::Statx;
-use coring_runtime::op::multishot::MultishotOp;
-use coring_runtime::op::net::RecvMulti;
-use coring_runtime::op::{Op, OpCode};
-use futures_core::Stream;
+use coring_runtime::op::net::MultishotRecv;
+use coring_runtime::op::{FileRef, Op, OpCode};
 
 /// The default size of the read buffer: the most one read op asks for.
 pub const DEFAULT_READ_CAPACITY: usize = 16 * 1024;
@@ -139,6 +136,8 @@ mod sealed {
         fn read_op(&self, buf: Vec<u8>, pos: u64) -> Self::ReadOp;
         fn write_op(&self, buf: Slice<Vec<u8>>, pos: u64) -> Self::WriteOp;
         fn shutdown_write(&self) -> io::Result<()>;
+        /// What ops name: the registered slot (see `register`) or the descriptor.
+        fn file_ref(&self) -> coring_runtime::op::FileRef;
     }
 }
 
@@ -152,11 +151,15 @@ macro_rules! compat_socket {
             const POSITIONED: bool = false;
 
             fn read_op(&self, buf: Vec<u8>, _pos: u64) -> Self::ReadOp {
-                coring_runtime::op::net::Recv::new(self.as_raw_fd(), buf)
+                coring_runtime::op::net::Recv::new(self.file_ref(), buf)
             }
 
             fn write_op(&self, buf: Slice<Vec<u8>>, _pos: u64) -> Self::WriteOp {
-                coring_runtime::op::net::Send::new(self.as_raw_fd(), buf)
+                coring_runtime::op::net::Send::new(self.file_ref(), buf)
+            }
+
+            fn file_ref(&self) -> coring_runtime::op::FileRef {
+                <$ty>::file_ref(self)
             }
 
             fn shutdown_write(&self) -> io::Result<()> {
@@ -181,11 +184,15 @@ impl sealed::Io for coring_fs::File {
     const POSITIONED: bool = true;
 
     fn read_op(&self, buf: Vec<u8>, pos: u64) -> Self::ReadOp {
-        coring_runtime::op::rw::Read::new(self.as_raw_fd(), buf, pos)
+        coring_runtime::op::rw::Read::new(self.file_ref(), buf, pos)
     }
 
     fn write_op(&self, buf: Slice<Vec<u8>>, pos: u64) -> Self::WriteOp {
-        coring_runtime::op::rw::Write::new(self.as_raw_fd(), buf, pos)
+        coring_runtime::op::rw::Write::new(self.file_ref(), buf, pos)
+    }
+
+    fn file_ref(&self) -> coring_runtime::op::FileRef {
+        coring_fs::File::file_ref(self)
     }
 
     fn shutdown_write(&self) -> io::Result<()> {
@@ -228,8 +235,7 @@ struct Reader<R: OpCode> {
 /// The read side of [`Compat::with_buf_ring`]: one multishot receive, and the buffer the
 /// kernel filled last, being consumed.
 struct RingReader {
-    ring: BufRing,
-    op: Option<MultishotOp<RecvMulti>>,
+    recv: MultishotRecv,
     current: Option<ProvidedBuf>,
     consumed: usize,
     eof: bool,
@@ -259,33 +265,16 @@ impl RingReader {
     }
 
     /// Makes unconsumed bytes available, or reaches end of stream.
-    fn poll_fill(&mut self, fd: std::os::fd::RawFd, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_fill(&mut self, fd: FileRef, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.available().is_empty() && !self.eof {
             self.current = None; // back to the ring
-            let ring = &self.ring;
-            let op = self
-                .op
-                .get_or_insert_with(|| MultishotOp::submit(RecvMulti::new(fd, ring.clone())));
-            match ready!(Pin::new(op).poll_next(cx)) {
-                Some(Ok(Ok(Some(buf)))) => {
+            match ready!(self.recv.poll_next(fd, cx)) {
+                Some(Ok(buf)) => {
                     self.current = Some(buf);
                     self.consumed = 0;
                 }
-                Some(Ok(Ok(None))) => {
-                    self.eof = true;
-                    self.op = None;
-                }
-                Some(Ok(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    // Every buffer is out: let their holders run, then re-arm.
-                    self.op = None;
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                Some(Ok(Err(e))) | Some(Err(e)) => {
-                    self.op = None;
-                    return Poll::Ready(Err(e));
-                }
-                None => self.op = None, // ended by the kernel: re-arm
+                None => self.eof = true,
+                Some(Err(e)) => return Poll::Ready(Err(e)),
             }
         }
         Poll::Ready(Ok(()))
@@ -372,8 +361,7 @@ impl<S: CompatIo> Compat<S> {
         );
         let mut compat = Compat::new(io);
         compat.read.ring = Some(Box::new(RingReader {
-            ring: ring.clone(),
-            op: None,
+            recv: MultishotRecv::new(ring.clone()),
             current: None,
             consumed: 0,
             eof: false,
@@ -439,7 +427,7 @@ impl<S: CompatIo> Compat<S> {
             .expect("coring::compat: the stream was taken");
         let read = &mut self.read;
         if let Some(ring) = &mut read.ring {
-            ready!(ring.poll_fill(io.as_raw_fd(), cx))?;
+            ready!(ring.poll_fill(sealed::Io::file_ref(io), cx))?;
             return Poll::Ready(Ok(ring.available()));
         }
         if read.consumed < read.buf.len() {

@@ -20,6 +20,7 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::task::{Context, Poll, Waker};
 
 use io_uring::types::BufRingEntry;
 
@@ -53,6 +54,11 @@ struct Inner {
     buf_len: u32,
     /// Our copy of the tail; published to the kernel with a release store.
     tail: Cell<u16>,
+    /// Buffers given back so far (a generation: a receive that found the ring empty waits
+    /// until this moves).
+    returned: Cell<u64>,
+    /// Tasks waiting for a buffer to come back.
+    waiters: std::cell::RefCell<Vec<Waker>>,
 }
 
 impl BufRing {
@@ -112,6 +118,8 @@ impl BufRing {
             count,
             buf_len,
             tail: Cell::new(0),
+            returned: Cell::new(0),
+            waiters: Default::default(),
         };
         for bid in 0..count {
             inner.push(bid);
@@ -163,8 +171,27 @@ impl BufRing {
     /// # Safety
     /// As for [`take`](BufRing::take).
     pub unsafe fn recycle(&self, bid: u16) {
-        self.inner.push(bid);
-        self.inner.publish();
+        self.inner.give_back(bid);
+    }
+
+    /// How many buffers have been given back so far: a receive that failed with `ENOBUFS`
+    /// (the ring ran dry) remembers this when it is armed, and waits with
+    /// [`poll_returned`](BufRing::poll_returned) instead of re-arming in a loop.
+    pub fn returned(&self) -> u64 {
+        self.inner.returned.get()
+    }
+
+    /// Ready once a buffer was given back after [`returned`](BufRing::returned) read `since`;
+    /// else the task is woken when one is.
+    pub fn poll_returned(&self, since: u64, cx: &mut Context<'_>) -> Poll<()> {
+        if self.inner.returned.get() != since {
+            return Poll::Ready(());
+        }
+        let mut waiters = self.inner.waiters.borrow_mut();
+        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
@@ -198,6 +225,17 @@ impl Inner {
         entry.set_len(self.buf_len);
         entry.set_bid(bid);
         self.tail.set(tail.wrapping_add(1));
+    }
+
+    /// Returns a buffer that was handed out, and wakes whoever waits for one.
+    fn give_back(&self, bid: u16) {
+        self.push(bid);
+        self.publish();
+        self.returned.set(self.returned.get() + 1);
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for waiter in waiters {
+            waiter.wake();
+        }
     }
 
     fn publish(&self) {
@@ -303,8 +341,7 @@ impl fmt::Debug for ProvidedBuf {
 
 impl Drop for ProvidedBuf {
     fn drop(&mut self) {
-        self.ring.inner.push(self.bid);
-        self.ring.inner.publish();
+        self.ring.inner.give_back(self.bid);
     }
 }
 

@@ -6,9 +6,13 @@ use std::io;
 use std::mem;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use futures_core::Stream;
 use io_uring::{opcode, squeue};
 
+use super::multishot::MultishotOp;
 use super::{clamp_len, BufResult, Completion, Fallback, FileRef, Interest, OpCode};
 use crate::buf::{BufRing, IoBuf, IoBufMut, ProvidedBuf};
 
@@ -371,6 +375,82 @@ unsafe impl<B: IoBuf> super::multishot::MultishotCode for SendZc<B> {
 
     fn is_finished(&self) -> bool {
         self.result.is_some()
+    }
+}
+
+/// Receiving into a provided-buffer ring, as a stream of buffers: one multishot
+/// [`RecvMulti`], armed again whenever the kernel ends it. When the ring runs dry
+/// (`ENOBUFS`) it waits for a buffer to come back before arming again, instead of spinning.
+///
+/// Used by `TcpStream::recv_multishot` and the compat layer's buffer-ring reader.
+pub struct MultishotRecv {
+    ring: BufRing,
+    op: Option<MultishotOp<RecvMulti>>,
+    /// The ring's [`returned`](BufRing::returned) count when `op` was armed.
+    armed_at: u64,
+    /// The ring ran dry: waiting for a buffer to come back since this count.
+    dry_since: Option<u64>,
+    done: bool,
+}
+
+impl MultishotRecv {
+    /// Receives into `ring`'s buffers (nothing is submitted before the first poll).
+    pub fn new(ring: BufRing) -> Self {
+        MultishotRecv {
+            ring,
+            op: None,
+            armed_at: 0,
+            dry_since: None,
+            done: false,
+        }
+    }
+
+    /// The next buffer of data from `fd`; `None` at end of stream.
+    pub fn poll_next(
+        &mut self,
+        fd: FileRef,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<io::Result<ProvidedBuf>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Some(since) = self.dry_since {
+            std::task::ready!(self.ring.poll_returned(since, cx));
+            self.dry_since = None;
+        }
+        loop {
+            let op = match &mut self.op {
+                Some(op) => op,
+                None => {
+                    self.armed_at = self.ring.returned();
+                    let op = MultishotOp::submit(RecvMulti::new(fd, self.ring.clone()));
+                    self.op.insert(op)
+                }
+            };
+            match std::task::ready!(Pin::new(op).poll_next(cx)) {
+                Some(Ok(Ok(Some(buf)))) => return Poll::Ready(Some(Ok(buf))),
+                Some(Ok(Ok(None))) => {
+                    self.done = true;
+                    self.op = None;
+                    return Poll::Ready(None);
+                }
+                Some(Ok(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    // Every buffer is out. Arm again once one comes back: at once if one
+                    // came back since this receive was armed (the ring may have refilled
+                    // after the kernel found it empty), else when the next one does.
+                    self.op = None;
+                    if self.ring.poll_returned(self.armed_at, cx).is_pending() {
+                        self.dry_since = Some(self.armed_at);
+                        return Poll::Pending;
+                    }
+                }
+                Some(Ok(Err(e))) | Some(Err(e)) => {
+                    self.op = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => self.op = None, // ended by the kernel: arm a new one
+            }
+        }
     }
 }
 
