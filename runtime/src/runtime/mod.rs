@@ -22,9 +22,8 @@ use std::future::Future;
 use std::io;
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 pub use builder::Builder;
@@ -32,7 +31,7 @@ pub use worker::{spawn_on, spawn_on_with, worker_index, ShutdownHandle};
 
 use crate::driver::{Driver, DriverKind, DriverPolicy, Metrics, RingConfig, RingFlags};
 use crate::task::scheduler::Scheduler;
-use crate::task::waker::{Remote, TaskId, TaskWaker};
+use crate::task::waker::{MainWaker, Remote};
 use crate::task::{coop, JoinError};
 use crate::time::timers::TimerQueue;
 use worker::{WorkerThreads, Workers};
@@ -92,11 +91,11 @@ impl Core {
         // In an `Option` so the future can be dropped (closing what it owned) before the
         // final flush below.
         let mut future = pin!(Some(future));
-        let main = TaskWaker::new(TaskId::MAIN, self.scheduler.remote().clone());
-        let waker = TaskWaker::into_waker(main.clone());
+        let main = MainWaker::new(self.scheduler.remote().clone());
+        let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
         let output = loop {
-            if main.take_queued() {
+            if main.is_queued() && main.take_queued() {
                 let polled = coop::with_budget(|| {
                     let running = future.as_mut().as_pin_mut().expect("polled until ready");
                     running.poll(&mut cx)
@@ -106,9 +105,9 @@ impl Core {
                 }
             }
             self.scheduler.run_ready(TICK);
-            self.timers.fire(Instant::now());
+            self.fire_timers();
             self.scheduler.drain_remote();
-            let idle = !self.scheduler.has_ready() && !main.queued.load(Ordering::Acquire);
+            let idle = !self.scheduler.has_ready() && !main.is_queued();
             let remote = self.scheduler.remote();
             let result = if idle && remote.begin_park() {
                 let timeout = self
@@ -121,13 +120,13 @@ impl Core {
                 remote.end_park();
                 result
             } else {
-                remote.end_park();
+                // No park was announced (`begin_park` sets nothing when it refuses).
                 self.driver.park(false, None)
             };
             if let Err(e) = result {
                 panic!("coring: the io_uring driver failed: {e}");
             }
-            self.timers.fire(Instant::now());
+            self.fire_timers();
         };
         // Whatever the future still owned (sockets, files) is closed now, not at the next
         // `block_on`: submit those closes before returning.
@@ -136,6 +135,14 @@ impl Core {
             panic!("coring: the io_uring driver failed: {e}");
         }
         output
+    }
+
+    /// Wakes the expired timers. The clock is read only when a timer is pending: on a VM a
+    /// clock read can cost more than a task switch.
+    fn fire_timers(&self) {
+        if self.timers.next_deadline().is_some() {
+            self.timers.fire(Instant::now());
+        }
     }
 
     fn shutdown(&self) -> usize {

@@ -1,6 +1,6 @@
 //! [`JoinHandle`] and [`JoinError`].
 //!
-//! A handle joins either a local task (the task's own `Rc` allocation, no synchronisation) or
+//! A handle joins either a local task (the task's own allocation, no synchronisation) or
 //! work running on another thread (a worker's task from `spawn_on`, or a `spawn_blocking`
 //! closure), through a small mutex-protected [`Shared`] slot.
 
@@ -8,15 +8,14 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use super::coop;
-use super::raw::{JoinTarget, Payload};
+use super::raw::{Payload, RawJoin};
 
 enum Target<T> {
-    Local(Rc<dyn JoinTarget<T>>),
+    Local(RawJoin<T>),
     Shared(Arc<Shared<T>>),
 }
 
@@ -29,7 +28,7 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: Rc<dyn JoinTarget<T>>) -> Self {
+    pub(crate) fn new(task: RawJoin<T>) -> Self {
         JoinHandle {
             target: Target::Local(task),
         }

@@ -6,11 +6,16 @@
 mod blocking;
 #[cfg(all(test, coring_loom))]
 mod blocking_loom;
+mod cache;
 pub(crate) mod coop;
 pub(crate) mod join;
 mod join_set;
 mod park;
 mod raw;
+#[cfg(all(test, coring_loom))]
+mod raw_loom;
+#[cfg(all(test, not(coring_loom)))]
+mod raw_tests;
 pub(crate) mod scheduler;
 pub(crate) mod waker;
 

@@ -40,7 +40,14 @@ impl ParkState {
     }
 
     /// Runtime side, before taking published work: whether there is any.
+    ///
+    /// A plain load first skips the read-modify-write when nothing is pending (the common case,
+    /// once per turn of the loop). Reading a stale "nothing" only defers the work to the next
+    /// turn: `begin_park` is a read-modify-write and refuses to block while PENDING is set.
     pub(crate) fn take_pending(&self) -> bool {
+        if self.state.load(Ordering::Acquire) & PENDING == 0 {
+            return false;
+        }
         self.state.fetch_and(!PENDING, Ordering::AcqRel) & PENDING != 0
     }
 

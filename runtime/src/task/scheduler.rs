@@ -1,45 +1,56 @@
-//! The local scheduler: the task slab and the run queue of one runtime.
+//! The local scheduler: the tasks of one runtime and its run queue.
+//!
+//! Every unfinished task is in an intrusive list threaded through the task headers (so a
+//! spawn allocates nothing but the task) and holds a reference from it; the list is how
+//! shutdown finds the tasks to drop. The run queue holds one reference per entry; an entry
+//! whose task has finished meanwhile is skipped.
+//!
+//! Nothing here calls user code (a future's poll or drop, a waker) while a `RefCell` borrow is
+//! held: those may spawn or wake, which comes back here.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::rc::Rc;
+use std::mem;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
-use slab::Slab;
-
-use super::raw::{Runnable, Task};
-use super::waker::{Remote, TaskId, TaskWaker};
+use super::cache::TaskCache;
+use super::raw::{self, Header, LocalTask};
+use super::waker::Remote;
 use super::JoinHandle;
 
-struct Entry {
-    generation: u32,
-    task: Rc<dyn Runnable>,
-}
-
 pub(crate) struct Scheduler {
-    tasks: RefCell<Slab<Entry>>,
-    next_generation: Cell<u32>,
-    run_queue: RefCell<VecDeque<TaskId>>,
+    /// Unfinished tasks (and ones being polled while the runtime shuts down).
+    tasks: Cell<Option<NonNull<Header>>>,
+    tasks_len: Cell<usize>,
+    run_queue: RefCell<VecDeque<LocalTask>>,
     remote: Arc<Remote>,
     shutting_down: Cell<bool>,
     spawned: Cell<u64>,
+    /// Declared last: dropped after the tasks the other fields release.
+    cache: TaskCache,
 }
 
 impl Scheduler {
     pub(crate) fn new(remote: Arc<Remote>) -> Self {
         Scheduler {
-            tasks: RefCell::new(Slab::new()),
-            next_generation: Cell::new(0),
+            tasks: Cell::new(None),
+            tasks_len: Cell::new(0),
             run_queue: RefCell::new(VecDeque::new()),
             remote,
             shutting_down: Cell::new(false),
             spawned: Cell::new(0),
+            cache: TaskCache::new(),
         }
     }
 
     pub(crate) fn remote(&self) -> &Arc<Remote> {
         &self.remote
+    }
+
+    pub(crate) fn cache(&self) -> &TaskCache {
+        &self.cache
     }
 
     pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
@@ -48,34 +59,39 @@ impl Scheduler {
         F::Output: 'static,
     {
         self.spawned.set(self.spawned.get() + 1);
-        let mut tasks = self.tasks.borrow_mut();
-        let entry = tasks.vacant_entry();
-        let generation = self.next_generation.get();
-        self.next_generation.set(generation.wrapping_add(1));
-        let id = TaskId::new(entry.key(), generation);
-        trace!(target: "coring::task", task = entry.key(), generation, "spawn");
-        let task = Rc::new(Task::new(future, TaskWaker::new(id, self.remote.clone())));
+        let (task, join) = raw::new_task(future, &self.remote, &self.cache);
+        trace!(target: "coring::task", task = task.id(), "spawn");
         if self.shutting_down.get() {
-            drop(tasks);
-            task.shutdown();
+            task.cancel();
         } else {
-            entry.insert(Entry {
-                generation,
-                task: task.clone(),
-            });
-            drop(tasks);
-            self.run_queue.borrow_mut().push_back(id);
+            self.push(task.clone());
+            self.link(task);
         }
-        JoinHandle::new(task)
+        JoinHandle::new(join)
     }
 
-    /// Queues `id` if `remote` is this scheduler's (the waker's thread owns the task).
-    pub(crate) fn push_if_owner(&self, remote: &Arc<Remote>, id: TaskId) -> bool {
-        if !Arc::ptr_eq(remote, &self.remote) {
-            return false;
+    fn link(&self, task: LocalTask) {
+        task.link(&self.tasks);
+        self.tasks_len.set(self.tasks_len.get() + 1);
+    }
+
+    fn unlink(&self, task: &LocalTask) -> Option<LocalTask> {
+        let unlinked = task.unlink(&self.tasks);
+        if unlinked.is_some() {
+            self.tasks_len.set(self.tasks_len.get() - 1);
         }
-        self.run_queue.borrow_mut().push_back(id);
-        true
+        unlinked
+    }
+
+    fn pop_task(&self) -> Option<LocalTask> {
+        let task = LocalTask::pop_list(&self.tasks)?;
+        self.tasks_len.set(self.tasks_len.get() - 1);
+        Some(task)
+    }
+
+    /// Queues a task of this scheduler (its waker ran on this thread).
+    pub(crate) fn push(&self, task: LocalTask) {
+        self.run_queue.borrow_mut().push_back(task);
     }
 
     pub(crate) fn has_ready(&self) -> bool {
@@ -85,8 +101,16 @@ impl Scheduler {
     /// Moves tasks woken from other threads onto the run queue, and runs the jobs other
     /// threads sent (they spawn tasks here).
     pub(crate) fn drain_remote(&self) {
-        let jobs = self.remote.drain(&mut *self.run_queue.borrow_mut());
-        for job in jobs {
+        let Some(inbox) = self.remote.drain() else {
+            return;
+        };
+        for task in inbox.woken {
+            // SAFETY: the inbox is this scheduler's, so its tasks are owned by this thread.
+            if let Some(task) = unsafe { task.into_local() } {
+                self.push(task);
+            }
+        }
+        for job in inbox.jobs {
             job();
         }
     }
@@ -96,26 +120,18 @@ impl Scheduler {
     pub(crate) fn run_ready(&self, max: usize) {
         let batch = max.min(self.run_queue.borrow().len());
         for _ in 0..batch {
-            let Some(id) = self.run_queue.borrow_mut().pop_front() else {
+            let Some(task) = self.run_queue.borrow_mut().pop_front() else {
                 return;
             };
-            let task = match self.tasks.borrow().get(id.index()) {
-                Some(entry) if entry.generation == id.generation() => entry.task.clone(),
-                _ => continue, // the main future, or a task that already finished
-            };
+            if task.is_finished() {
+                continue; // woken, then finished (aborted, or cancelled by a shutdown)
+            }
             #[cfg(feature = "tracing")]
-            let _span = tracing::trace_span!("coring::task::poll", task = id.index()).entered();
+            let _span = tracing::trace_span!("coring::task::poll", task = task.id()).entered();
             if task.run() {
-                let mut tasks = self.tasks.borrow_mut();
-                // The slot may already be gone if the task shut its own runtime down.
-                let entry = match tasks.get(id.index()) {
-                    Some(entry) if entry.generation == id.generation() => {
-                        Some(tasks.remove(id.index()))
-                    }
-                    _ => None,
-                };
-                drop(tasks);
-                drop(entry);
+                // Still linked, even if the task shut its own runtime down meanwhile (a task
+                // being polled stays in the list); the list's reference goes here.
+                drop(self.unlink(&task));
             }
         }
     }
@@ -129,18 +145,22 @@ impl Scheduler {
         self.drain_remote();
     }
 
-    /// Drops every task's future now; the runtime keeps running.
+    /// Drops every task's future now; the runtime keeps running. A task that is being polled
+    /// (it called this) is aborted instead, and finishes when its poll returns.
     pub(crate) fn cancel_all(&self) {
-        loop {
-            let entries: Vec<Entry> = self.tasks.borrow_mut().drain().collect();
-            if entries.is_empty() {
-                break;
-            }
-            for entry in entries {
-                entry.task.shutdown();
+        let mut running = Vec::new();
+        // Dropping a future may spawn (or, past shutdown, cancel at once) more tasks: the
+        // loop takes those too.
+        while let Some(task) = self.pop_task() {
+            if !task.cancel() {
+                running.push(task);
             }
         }
-        self.run_queue.borrow_mut().clear();
+        for task in running {
+            self.link(task);
+        }
+        let queued = mem::take(&mut *self.run_queue.borrow_mut());
+        drop(queued);
     }
 
     pub(crate) fn spawned(&self) -> u64 {
@@ -148,6 +168,18 @@ impl Scheduler {
     }
 
     pub(crate) fn tasks_len(&self) -> usize {
-        self.tasks.borrow().len()
+        self.tasks_len.get()
+    }
+}
+
+impl Drop for Scheduler {
+    /// Normally a no-op (the runtime's shutdown already dropped every task); if the runtime
+    /// unwound without one, the futures are dropped here, still on their thread.
+    fn drop(&mut self) {
+        self.shutting_down.set(true);
+        self.cancel_all();
+        // Entries queued while the futures were dropped.
+        let queued = mem::take(self.run_queue.get_mut());
+        drop(queued);
     }
 }

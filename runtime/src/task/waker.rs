@@ -1,52 +1,29 @@
-//! Task wakers, which any thread may wake.
+//! Waking tasks from any thread: the runtime's [`Remote`] inbox, and the `block_on` future's
+//! waker.
 //!
-//! A task's future never leaves its thread; its waker carries only the task's id, a `queued`
-//! flag, and the [`Remote`] queue of the runtime that owns it. Woken on the owning thread,
-//! the id goes straight onto the local run queue. Woken elsewhere, it goes onto the runtime's
-//! remote queue, and if the runtime is parked in `io_uring_enter` the driver's
-//! [`Unparker`] wakes it.
-//!
-//! The `queued` flag makes a wake of an already queued task free: no second queue entry, and
-//! no system call. The executor clears it just before polling the task, so a wake during the
-//! poll queues the task again.
+//! A task's waker points into the task's own allocation (see [`super::raw`]). Woken on the
+//! thread of the runtime that owns the task, the task goes straight onto the local run queue.
+//! Woken elsewhere, a counted reference to it goes into the runtime's [`Remote`] inbox, and if
+//! the runtime is parked in `io_uring_enter` the driver's [`Unparker`] wakes it.
 //!
 //! The handshake that decides whether a remote wake needs an unpark lives in [`super::park`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{RawWaker, RawWakerVTable, Waker};
+use std::task::Wake;
 
 use super::park::ParkState;
+use super::raw::TaskRef;
 use crate::driver::Unparker;
-
-/// A task's identity in its scheduler: slab index and generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TaskId(u64);
-
-impl TaskId {
-    /// The future passed to `block_on`.
-    pub(crate) const MAIN: TaskId = TaskId(u64::MAX);
-
-    pub(crate) fn new(index: usize, generation: u32) -> Self {
-        TaskId((u64::from(generation) << 32) | index as u64)
-    }
-
-    pub(crate) fn index(self) -> usize {
-        (self.0 as u32) as usize
-    }
-
-    pub(crate) fn generation(self) -> u32 {
-        (self.0 >> 32) as u32
-    }
-}
 
 /// Work sent to a runtime from another thread, run on the runtime's thread.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// What other threads sent: tasks they woke, jobs to run.
 #[derive(Default)]
-struct Inbox {
-    woken: Vec<TaskId>,
-    jobs: Vec<Job>,
+pub(crate) struct Inbox {
+    pub(crate) woken: Vec<TaskRef>,
+    pub(crate) jobs: Vec<Job>,
 }
 
 /// The part of a scheduler other threads may touch.
@@ -71,8 +48,9 @@ impl Remote {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn push(&self, id: TaskId) {
-        self.lock().woken.push(id);
+    /// Queues a task woken from another thread (or from another runtime on this one).
+    pub(crate) fn push(&self, task: TaskRef) {
+        self.lock().woken.push(task);
         self.notify();
     }
 
@@ -93,14 +71,12 @@ impl Remote {
         }
     }
 
-    /// Takes the ids woken and the jobs sent from other threads.
-    pub(crate) fn drain(&self, woken: &mut impl Extend<TaskId>) -> Vec<Job> {
+    /// Takes the tasks woken and the jobs sent from other threads, if any.
+    pub(crate) fn drain(&self) -> Option<Inbox> {
         if !self.park.take_pending() {
-            return Vec::new();
+            return None;
         }
-        let inbox = std::mem::take(&mut *self.lock());
-        woken.extend(inbox.woken);
-        inbox.jobs
+        Some(std::mem::take(&mut *self.lock()))
     }
 
     /// Announces that the executor is about to block; false if a remote wake is pending.
@@ -119,75 +95,51 @@ impl std::fmt::Debug for Remote {
     }
 }
 
-/// What a task's [`Waker`] points to.
+/// The waker of the future passed to `block_on`: a `queued` flag, and the runtime to unpark
+/// when it is woken from elsewhere.
 #[derive(Debug)]
-pub(crate) struct TaskWaker {
-    pub(crate) id: TaskId,
-    pub(crate) queued: AtomicBool,
+pub(crate) struct MainWaker {
+    queued: AtomicBool,
     remote: Arc<Remote>,
 }
 
-impl TaskWaker {
-    /// A waker for a task that starts out queued.
-    pub(crate) fn new(id: TaskId, remote: Arc<Remote>) -> Arc<Self> {
-        Arc::new(TaskWaker {
-            id,
+impl MainWaker {
+    /// A waker that starts out queued (the future is polled once first).
+    pub(crate) fn new(remote: Arc<Remote>) -> Arc<Self> {
+        Arc::new(MainWaker {
             queued: AtomicBool::new(true),
             remote,
         })
     }
 
-    /// Whether the task is queued; clears the flag (the executor is about to poll it).
+    /// Whether the future was woken; clears the flag (it is about to be polled).
     pub(crate) fn take_queued(&self) -> bool {
         self.queued.swap(false, Ordering::AcqRel)
     }
 
-    pub(crate) fn wake(&self) {
+    /// Whether the future was woken and not polled since.
+    pub(crate) fn is_queued(&self) -> bool {
+        self.queued.load(Ordering::Acquire)
+    }
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
         if self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        let pushed_locally = crate::runtime::context::with_core(|core| {
-            core.scheduler
-                .push_if_owner(&self.remote, self.id)
-                .then_some(())
+        // On the runtime's own thread the loop checks the flag before it parks; from anywhere
+        // else the runtime may be parked.
+        let local = crate::runtime::context::with_core(|core| {
+            Arc::ptr_eq(core.scheduler.remote(), &self.remote)
         })
-        .flatten()
-        .is_some();
-        if !pushed_locally {
-            self.remote.push(self.id);
+        .unwrap_or(false);
+        if !local {
+            self.remote.notify();
         }
     }
-
-    pub(crate) fn into_waker(this: Arc<Self>) -> Waker {
-        let raw = RawWaker::new(Arc::into_raw(this).cast(), &VTABLE);
-        // SAFETY: the vtable's functions treat the data pointer as an `Arc<TaskWaker>` obtained
-        // from `Arc::into_raw`, and `TaskWaker` is `Send + Sync`, as `Waker` requires.
-        unsafe { Waker::from_raw(raw) }
-    }
-}
-
-static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
-
-unsafe fn clone(data: *const ()) -> RawWaker {
-    // SAFETY: `data` came from `Arc::into_raw` (see `into_waker`) and this waker still holds
-    // its count, so the Arc is alive; we add one count for the new waker.
-    unsafe { Arc::increment_strong_count(data.cast::<TaskWaker>()) };
-    RawWaker::new(data, &VTABLE)
-}
-
-unsafe fn wake(data: *const ()) {
-    // SAFETY: `data` came from `Arc::into_raw`; waking by value consumes this waker's count.
-    let this = unsafe { Arc::from_raw(data.cast::<TaskWaker>()) };
-    this.wake();
-}
-
-unsafe fn wake_by_ref(data: *const ()) {
-    // SAFETY: `data` came from `Arc::into_raw` and the waker keeps it alive for this call.
-    let this = unsafe { &*data.cast::<TaskWaker>() };
-    this.wake();
-}
-
-unsafe fn drop_waker(data: *const ()) {
-    // SAFETY: `data` came from `Arc::into_raw`; dropping the waker releases its count.
-    drop(unsafe { Arc::from_raw(data.cast::<TaskWaker>()) });
 }
