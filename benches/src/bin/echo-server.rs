@@ -9,6 +9,8 @@
 //! - `coring-ms`: each connection receives through `TcpStream::recv_multishot` from one
 //!   `BufRing` shared by all connections (4096 buffers of 4096 bytes, as floor-best) and
 //!   writes each received buffer back with `write_all`; an idle connection holds no buffer.
+//!   `coring-ms-512`: the same with a 512-buffer ring (2 MiB), sized for a few hundred
+//!   connections active at once rather than for peak throughput (the memory benchmark).
 //! - `tokio-readable`: tokio with no buffer while idle: `stream.readable().await`, then
 //!   `try_read` into one buffer shared by the thread, `try_write` back from it (only what the
 //!   socket does not take at once is copied into a buffer of the connection).
@@ -60,8 +62,9 @@ fn main() -> io::Result<()> {
         .cloned()
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
     match name {
-        "coring" => coring_server::run(&addr, false),
-        "coring-ms" => coring_server::run(&addr, true),
+        "coring" => coring_server::run(&addr, None),
+        "coring-ms" => coring_server::run(&addr, Some(4096)),
+        "coring-ms-512" => coring_server::run(&addr, Some(512)),
         "tokio-readable" => tokio_server::run_readable(&addr),
         "monoio" => monoio_server::run(&addr),
         "glommio" => glommio_server::run(&addr),
@@ -104,15 +107,14 @@ mod coring_server {
         unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
     }
 
-    /// Buffers in the shared ring of `coring-ms`, and their size (floor-best's).
-    const RING_BUFS: u16 = 4096;
+    /// The size of each buffer in the shared ring of `coring-ms` (floor-best's).
     const RING_BUF_LEN: u32 = 4096;
 
     /// `examples/echo.rs` on an explicit `Runtime` (default builder, like `#[coring::main]`),
-    /// or with `multishot` its buffer-ring variant, plus a side task that prints the
+    /// or with `ring_bufs` its buffer-ring variant (a shared ring of that many buffers), plus a side task that prints the
     /// runtime's metrics when SIGUSR1 arrives. The side task has one read in flight on a
     /// socketpair and costs nothing while no signal comes.
-    pub fn run(addr: &str, multishot: bool) -> std::io::Result<()> {
+    pub fn run(addr: &str, ring_bufs: Option<u16>) -> std::io::Result<()> {
         // Leaked so the metrics task can hold a `'static` reference (the process ends by signal).
         let rt: &'static Runtime = Box::leak(Box::new(Runtime::new()?));
         eprintln!("coring ring flags: {}", rt.ring_flags());
@@ -153,8 +155,8 @@ mod coring_server {
                     );
                 }
             });
-            if multishot {
-                echo_multishot(addr).await
+            if let Some(ring_bufs) = ring_bufs {
+                echo_multishot(addr, ring_bufs).await
             } else {
                 echo_main(addr).await
             }
@@ -163,8 +165,8 @@ mod coring_server {
 
     /// The echo loop on a multishot receive: one `BufRing` for every connection; each
     /// received buffer is written back as it is and returns to the ring when dropped.
-    async fn echo_multishot(addr: &str) -> std::io::Result<()> {
-        let ring = coring::buf::BufRing::new(RING_BUFS, RING_BUF_LEN)?;
+    async fn echo_multishot(addr: &str, ring_bufs: u16) -> std::io::Result<()> {
+        let ring = coring::buf::BufRing::new(ring_bufs, RING_BUF_LEN)?;
         let listener = coring::net::TcpListener::bind(addr).await?;
         super::ready(listener.local_addr()?);
         loop {

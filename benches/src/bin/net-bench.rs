@@ -56,6 +56,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 const RSS_SERVERS: &[&str] = &[
     "coring",
     "coring-ms",
+    "coring-ms-512",
     "tokio",
     "tokio-readable",
     "monoio",
