@@ -177,7 +177,7 @@ fn run_one(
         let lg_out = lines(lg.stdout.take().unwrap());
         let lg_err = lines(lg.stderr.take().unwrap());
         // The single-thread coring servers answer SIGUSR1 with their metrics.
-        let is_coring = server == "coring" || server == "coring-ms";
+        let is_coring = server.starts_with("coring") && !server.ends_with("-2t");
         let lg_pid = lg.id();
         let (mut cpu0, mut t0, mut m0, mut other0) = (0, Instant::now(), None, 0i64);
         let (mut cpu1, mut t1, mut m1, mut other1) = (0, Instant::now(), None, 0i64);
@@ -493,7 +493,7 @@ fn write_outputs(
             fmt(c.p99, 0),
             fmt(c.p999, 0),
             fmt(c.foreign, 2),
-            if c.server == "coring" || c.server == "coring-ms" {
+            if c.server.starts_with("coring") && !c.server.ends_with("-2t") {
                 format!("{} (sqes {})", fmt(c.enters, 3), fmt(c.sqes, 2))
             } else {
                 String::new()
@@ -549,6 +549,7 @@ fn chart(
         "floor-best" => RGBColor(30, 30, 30),
         "coring" => RGBColor(214, 39, 40),
         "coring-ms" => RGBColor(255, 152, 150),
+        "coring-reg" => RGBColor(140, 20, 30),
         "monoio" => RGBColor(31, 119, 180),
         "glommio" => RGBColor(255, 127, 14),
         "tokio-uring" => RGBColor(44, 160, 44),
@@ -744,6 +745,8 @@ fn main() {
         "monoio-2t",
         "tokio-2t",
         "coring-ms",
+        "coring-ms-512",
+        "coring-reg",
         "tokio-readable",
     ];
     let servers: Vec<String> = args.list_or("servers", &default_servers);

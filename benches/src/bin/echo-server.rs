@@ -5,7 +5,9 @@
 //! `listening on ADDR` on stdout when ready (ADDR may end in `:0`; the bound port is printed).
 //!
 //! NAME: coring, monoio, glommio, tokio-uring, compio, tokio, floor-default, floor-tuned,
-//! floor-best; and two variants of the loop:
+//! floor-best; and variants of the loop:
+//! - `coring-reg`: the plain loop, each accepted stream registered in the ring's file table
+//!   first (`TcpStream::register`: ops name a fixed-file slot).
 //! - `coring-ms`: each connection receives through `TcpStream::recv_multishot` from one
 //!   `BufRing` shared by all connections (4096 buffers of 4096 bytes, as floor-best) and
 //!   writes each received buffer back with `write_all`; an idle connection holds no buffer.
@@ -62,9 +64,10 @@ fn main() -> io::Result<()> {
         .cloned()
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
     match name {
-        "coring" => coring_server::run(&addr, None),
-        "coring-ms" => coring_server::run(&addr, Some(4096)),
-        "coring-ms-512" => coring_server::run(&addr, Some(512)),
+        "coring" => coring_server::run(&addr, coring_server::Loop::Plain),
+        "coring-reg" => coring_server::run(&addr, coring_server::Loop::Registered),
+        "coring-ms" => coring_server::run(&addr, coring_server::Loop::Multishot(4096)),
+        "coring-ms-512" => coring_server::run(&addr, coring_server::Loop::Multishot(512)),
         "tokio-readable" => tokio_server::run_readable(&addr),
         "monoio" => monoio_server::run(&addr),
         "glommio" => glommio_server::run(&addr),
@@ -110,11 +113,20 @@ mod coring_server {
     /// The size of each buffer in the shared ring of `coring-ms` (floor-best's).
     const RING_BUF_LEN: u32 = 4096;
 
-    /// `examples/echo.rs` on an explicit `Runtime` (default builder, like `#[coring::main]`),
-    /// or with `ring_bufs` its buffer-ring variant (a shared ring of that many buffers), plus a side task that prints the
-    /// runtime's metrics when SIGUSR1 arrives. The side task has one read in flight on a
-    /// socketpair and costs nothing while no signal comes.
-    pub fn run(addr: &str, ring_bufs: Option<u16>) -> std::io::Result<()> {
+    /// Which user loop a coring server runs.
+    pub enum Loop {
+        /// `examples/echo.rs`.
+        Plain,
+        /// The same, each accepted stream registered in the ring's file table first.
+        Registered,
+        /// Receives through one shared buffer ring of this many buffers.
+        Multishot(u16),
+    }
+
+    /// `user_loop` on an explicit `Runtime` (default builder, like `#[coring::main]`), plus a
+    /// side task that prints the runtime's metrics when SIGUSR1 arrives. The side task has
+    /// one read in flight on a socketpair and costs nothing while no signal comes.
+    pub fn run(addr: &str, user_loop: Loop) -> std::io::Result<()> {
         // Leaked so the metrics task can hold a `'static` reference (the process ends by signal).
         let rt: &'static Runtime = Box::leak(Box::new(Runtime::new()?));
         eprintln!("coring ring flags: {}", rt.ring_flags());
@@ -155,10 +167,10 @@ mod coring_server {
                     );
                 }
             });
-            if let Some(ring_bufs) = ring_bufs {
-                echo_multishot(addr, ring_bufs).await
-            } else {
-                echo_main(addr).await
+            match user_loop {
+                Loop::Plain => echo_main(addr, false).await,
+                Loop::Registered => echo_main(addr, true).await,
+                Loop::Multishot(ring_bufs) => echo_multishot(addr, ring_bufs).await,
             }
         })
     }
@@ -186,13 +198,16 @@ mod coring_server {
     }
 
     /// The user loop of `examples/echo.rs`, verbatim.
-    async fn echo_main(addr: &str) -> std::io::Result<()> {
+    async fn echo_main(addr: &str, register: bool) -> std::io::Result<()> {
         let listener = coring::net::TcpListener::bind(addr).await?;
         super::ready(listener.local_addr()?);
         loop {
             let (stream, _peer) = listener.accept().await?;
             stream.set_nodelay(true)?;
             coring::spawn(async move {
+                if register && stream.register().await.is_err() {
+                    return;
+                }
                 let mut buf = vec![0u8; 4096];
                 loop {
                     let (res, b) = stream.read(buf).await;
