@@ -26,6 +26,8 @@ pub(crate) struct RingConfig {
     pub sqpoll_cpu: Option<u32>,
     /// Slots in the registered file table, registered on first use; 0 turns it off.
     pub fixed_files: u32,
+    /// Hand each op to the kernel as soon as it is created, not when the worker parks.
+    pub eager_submit: bool,
 }
 
 /// Optional setup flags, newest kernel feature first: the first one is dropped first.

@@ -80,6 +80,8 @@ struct Inner {
     next_buf_group: u16,
     /// Slots of the registered file table to close before the next submission.
     released_files: Vec<u32>,
+    /// Enter the ring for every op pushed (`Builder::eager_submit`).
+    eager_submit: bool,
 }
 
 /// Work collected under the driver's borrow, done after releasing it.
@@ -109,6 +111,7 @@ impl UringDriver {
         let (ring, mut flags) = setup::build_ring(config)?;
         let ring_index = register_ring_fd(&ring);
         flags.registered_ring_fd = ring_index.is_some();
+        let eager_submit = config.eager_submit && !flags.sqpoll;
         let unparker = std::sync::Arc::new(Unparker::new(Some(ring.as_raw_fd()))?);
         let driver = UringDriver {
             ring_fd: ring.as_raw_fd(),
@@ -125,6 +128,7 @@ impl UringDriver {
                 metrics: Metrics::default(),
                 next_buf_group: 0,
                 released_files: Vec::new(),
+                eager_submit,
             }),
             deferred: RefCell::default(),
             spare: RefCell::default(),
@@ -263,6 +267,9 @@ impl UringDriver {
         let key = inner.slots.insert(lifecycle);
         trace!(target: "coring::op", opcode = entry.get_opcode(), op = key.user_data(), "submit");
         inner.push(entry.user_data(key.user_data()));
+        if inner.eager_submit {
+            inner.submit_now();
+        }
         Ok(key)
     }
 
@@ -555,6 +562,15 @@ impl Inner {
             .build()
             .user_data(TOKEN_IGNORE);
         self.push(entry);
+    }
+
+    /// Hands the queued entries to the kernel now, without waiting or reaping (eager mode).
+    /// A failure (`EAGAIN`, `EBUSY`, `EINTR`) leaves them queued for the next park.
+    fn submit_now(&mut self) {
+        let to_submit = self.ring.submission().len() as u32;
+        if to_submit > 0 && self.backlog.is_empty() {
+            let _ = self.enter_raw(to_submit, 0, 0, None);
+        }
     }
 
     /// Empties the file-table slots whose descriptors were dropped (on any thread).

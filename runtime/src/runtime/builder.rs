@@ -37,6 +37,7 @@ impl Builder {
                 sqpoll_idle: None,
                 sqpoll_cpu: None,
                 fixed_files: crate::driver::DEFAULT_FIXED_FILES,
+                eager_submit: false,
             },
             worker_threads: 1,
             pin_cores: false,
@@ -61,6 +62,22 @@ impl Builder {
     /// ```
     pub fn fixed_files(mut self, slots: u32) -> Self {
         self.config.fixed_files = slots;
+        self
+    }
+
+    /// Submits each op to the kernel as soon as it is created (one `io_uring_enter` per op)
+    /// instead of batching the ops of a whole turn until the worker parks. Off by default:
+    /// batching is what makes a busy network server cheap. It pays where the device works in
+    /// parallel with the program and waiting for the batch leaves it idle: O_DIRECT storage at
+    /// a moderate queue depth, where each read should reach the disk while the runtime polls
+    /// the rest. Ignored with SQPOLL (the kernel thread submits anyway).
+    ///
+    /// ```
+    /// let rt = coring::runtime::Runtime::builder().eager_submit(true).build()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn eager_submit(mut self, eager: bool) -> Self {
+        self.config.eager_submit = eager;
         self
     }
 

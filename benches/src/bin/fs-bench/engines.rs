@@ -218,11 +218,16 @@ pub enum CoringVariant {
     /// Plain buffers, the file registered with the ring (`File::register`: ops name a slot
     /// of the ring's file table, `IOSQE_FIXED_FILE`).
     RegFile,
+    /// Plain buffers on a runtime that submits each op at once (`Builder::eager_submit`).
+    Eager,
 }
 
 /// coring: `OpenOptions` (with `direct`), QD tasks of `read_at`/`write_at`.
 pub fn run_coring(job: &Job, variant: CoringVariant) -> Result<f64, String> {
-    let rt = coring::runtime::Runtime::new().map_err(|e| format!("coring runtime: {e}"))?;
+    let rt = coring::runtime::Runtime::builder()
+        .eager_submit(variant == CoringVariant::Eager)
+        .build()
+        .map_err(|e| format!("coring runtime: {e}"))?;
     rt.block_on(async {
         let mut o = coring::fs::OpenOptions::new();
         if job.workload.writes() {
@@ -243,7 +248,7 @@ pub fn run_coring(job: &Job, variant: CoringVariant) -> Result<f64, String> {
         let file = Rc::new(file);
         let (bs, w) = (job.bs(), job.window());
         let pool = match variant {
-            CoringVariant::Plain | CoringVariant::RegFile => None,
+            CoringVariant::Plain | CoringVariant::RegFile | CoringVariant::Eager => None,
             CoringVariant::Fixed => Some(
                 coring::buf::FixedBufPool::new(job.qd as u16, bs)
                     .map_err(|e| format!("FixedBufPool::new({}, {bs}): {e}", job.qd))?,

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! fs-bench [--workloads randread4k,seqread1m,seqwrite1m] [--modes buffered,direct]
-//!          [--qd 1,32] [--engines fio,coring,coring-fixed,coring-regfile,monoio,glommio,tokio]
+//!          [--qd 1,32] [--engines fio,coring,coring-fixed,coring-regfile,coring-eager,monoio,glommio,tokio]
 //!          [--rounds 3] [--secs 3] [--warmup 1] [--cpu 1] [--size-mib 1024]
 //!          [--file /var/tmp/coring-bench-1g.dat] [--wfile /var/tmp/coring-bench-1g-w.dat]
 //!          [--retries 2] [--max-others 0.15] [--out DIR] [--note TEXT]
@@ -50,6 +50,7 @@ const ENGINES: &[&str] = &[
     "coring",
     "coring-fixed",
     "coring-regfile",
+    "coring-eager",
     "monoio",
     "glommio",
     "tokio",
@@ -278,6 +279,7 @@ fn run_one(job: &Job, engine: &str) -> (f64, f64, Option<String>) {
         "coring" => engines::run_coring(job, CoringVariant::Plain),
         "coring-fixed" => engines::run_coring(job, CoringVariant::Fixed),
         "coring-regfile" => engines::run_coring(job, CoringVariant::RegFile),
+        "coring-eager" => engines::run_coring(job, CoringVariant::Eager),
         "monoio" => engines::run_monoio(job),
         "glommio" => engines::run_glommio(job),
         "tokio" => engines::run_tokio(job),
@@ -605,7 +607,8 @@ What is measured (command and engines: `benches/src/bin/fs-bench/`):
 - `coring`: `coring::fs::OpenOptions` (`direct` for O_DIRECT), QD tasks each looping over
   `File::read_at`/`write_at` with its own `coring::fs::AlignedBuf`. `coring-fixed`: the same
   with buffers from a `coring::buf::FixedBufPool` (`READ_FIXED`/`WRITE_FIXED`);
-  `coring-regfile`: plain buffers, the file registered (`File::register`, `IOSQE_FIXED_FILE`).
+  `coring-regfile`: plain buffers, the file registered (`File::register`, `IOSQE_FIXED_FILE`);
+  `coring-eager`: plain buffers, each op submitted at once (`Builder::eager_submit`).
 - `monoio`: `monoio::fs::File::read_at`/`write_at` (io_uring driver), same task loop.
 - `glommio`: `DmaFile::read_at_aligned`/`write_at` (`DmaBuffer` from `alloc_dma_buffer`,
   registered `io_memory`) for direct, `BufferedFile::read_at`/`write_at` (a `Vec<u8>` per
