@@ -215,3 +215,22 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     }
     Ok(lim.rlim_cur)
 }
+
+/// `x` with `prec` decimals, or `-` when it is not a number (a missing measurement).
+pub fn fmt(x: f64, prec: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.prec$}")
+    } else {
+        "-".to_string()
+    }
+}
+
+/// The trimmed stdout of `sh -c cmd`, or an empty string if it cannot run (for the machine
+/// facts printed in reports: kernel, CPU model, commit).
+pub fn sh(cmd: &str) -> String {
+    std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}

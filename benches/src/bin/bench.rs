@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use coring_bench::{die, kv, machine_busy_us, median, proc_cpu_us, Args};
+use coring_bench::{die, fmt, kv, machine_busy_us, median, proc_cpu_us, sh, Args};
 
 const ALL_SERVERS: &[&str] = &[
     "floor-default",
@@ -300,22 +300,6 @@ fn wait_quiet(limit: f64, max_wait: Duration) -> f64 {
         }
         std::thread::sleep(Duration::from_secs(1));
     }
-}
-
-fn fmt(x: f64, prec: usize) -> String {
-    if x.is_finite() {
-        format!("{x:.prec$}")
-    } else {
-        "-".to_string()
-    }
-}
-
-fn sh(cmd: &str) -> String {
-    Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }
 
 fn machine_line() -> String {

@@ -30,7 +30,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use coring_bench::{median, Args};
+use coring_bench::{median, sh, Args};
 
 const BATCH: usize = 1024;
 
@@ -294,12 +294,4 @@ fn main() {
         let _ = std::fs::write(out.join("executor.md"), &md);
         eprintln!("wrote {}/executor.{{csv,md}}", out.display());
     }
-}
-
-fn sh(cmd: &str) -> String {
-    std::process::Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }

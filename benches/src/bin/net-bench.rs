@@ -50,7 +50,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use coring::buf::IoBuf;
-use coring_bench::{die, machine_busy_us, median, proc_cpu_us, raise_nofile_limit, Args};
+use coring_bench::{die, fmt, machine_busy_us, median, proc_cpu_us, raise_nofile_limit, sh, Args};
 
 const MIB: f64 = 1024.0 * 1024.0;
 const RSS_SERVERS: &[&str] = &[
@@ -627,14 +627,14 @@ fn values(
 ) -> Vec<f64> {
     samples
         .iter()
-        .filter(|s| {
-            s.measurement == measurement
-                && s.subject == subject
-                && s.param == param
-                && s.metric == metric
-        })
+        .filter(|s| is(s, measurement, subject, param, metric))
         .map(|s| s.value)
         .collect()
+}
+
+/// Whether `s` is `subject`'s `metric` of `measurement` at `param`.
+fn is(s: &Sample, measurement: &str, subject: &str, param: usize, metric: &str) -> bool {
+    s.measurement == measurement && s.subject == subject && s.param == param && s.metric == metric
 }
 
 /// Median over rounds of `subject / reference` for `metric`, same round and parameter.
@@ -646,24 +646,15 @@ fn per_round_ratio(
     param: usize,
     metric: &str,
 ) -> f64 {
-    let find = |who: &str, round: usize| {
-        samples.iter().find(|s| {
-            s.measurement == measurement
-                && s.subject == who
-                && s.param == param
-                && s.metric == metric
-                && s.round == round
-        })
+    let find = |round: usize| {
+        samples
+            .iter()
+            .find(|s| s.round == round && is(s, measurement, reference, param, metric))
     };
     let ratios: Vec<f64> = samples
         .iter()
-        .filter(|s| {
-            s.measurement == measurement
-                && s.subject == subject
-                && s.param == param
-                && s.metric == metric
-        })
-        .filter_map(|s| Some(s.value / find(reference, s.round)?.value))
+        .filter(|s| is(s, measurement, subject, param, metric))
+        .filter_map(|s| Some(s.value / find(s.round)?.value))
         .collect();
     median(&ratios)
 }
@@ -678,28 +669,12 @@ fn size_name(size: usize) -> String {
     }
 }
 
-fn fmt(x: f64, prec: usize) -> String {
-    if x.is_finite() {
-        format!("{x:.prec$}")
-    } else {
-        "-".to_string()
-    }
-}
-
 fn pct(x: f64) -> String {
     if x.is_finite() {
         format!("{:.0}%", x * 100.0)
     } else {
         "-".to_string()
     }
-}
-
-fn sh(cmd: &str) -> String {
-    Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }
 
 fn write_outputs(

@@ -42,7 +42,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use coring_bench::{die, machine_busy_us, median, proc_cpu_us, Args};
+use coring_bench::{die, machine_busy_us, median, proc_cpu_us, sh, Args};
 use engines::{CoringVariant, Job, Rng, Workload};
 
 const ENGINES: &[&str] = &[
@@ -619,11 +619,3 @@ What is measured (command and engines: `benches/src/bin/fs-bench/`):
   above 1 means A is faster. `others CPUs`: CPU used by other processes during the point's
   runs (median); above ~0.1 the point is contaminated.
 ";
-
-fn sh(cmd: &str) -> String {
-    std::process::Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
