@@ -32,8 +32,10 @@ struct Registration {
 impl Fd {
     /// Takes ownership of `fd`.
     pub fn from_owned(fd: OwnedFd) -> Self {
-        // SAFETY: `into_raw_fd` hands over an open descriptor nobody else owns.
-        unsafe { Fd::from_raw_fd(fd.into_raw_fd()) }
+        Fd {
+            raw: fd.into_raw_fd(),
+            registered: OnceLock::new(),
+        }
     }
 
     /// What an op should name: the descriptor's slot when it is registered with this

@@ -66,7 +66,10 @@ impl FileTable {
 
     /// Takes the released slots, if any (the owning ring only).
     pub(super) fn take_released(&self, into: &mut Vec<u32>) {
-        if !self.has_released.swap(false, Ordering::Acquire) {
+        // Checked on every park: a plain load first, the read-modify-write only when set.
+        if !self.has_released.load(Ordering::Relaxed)
+            || !self.has_released.swap(false, Ordering::Acquire)
+        {
             return;
         }
         into.append(
