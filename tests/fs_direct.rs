@@ -325,3 +325,52 @@ fn einval_without_o_direct_is_left_alone() {
         assert!(!err.to_string().contains("O_DIRECT"));
     });
 }
+
+/// `io_uring_enter` calls made while one read of `file` is created and first polled, on the
+/// default (batching) io_uring runtime `rt`.
+async fn enters_for_one_read(rt: &Runtime, file: &File) -> u64 {
+    let before = rt.metrics().enters;
+    let mut read = std::pin::pin!(file.read_at(AlignedBuf::with_capacity(4096, 4096), 0));
+    let _ = common::poll_once(read.as_mut());
+    let spent = rt.metrics().enters - before;
+    assert_eq!(read.await.0.unwrap(), 4096);
+    spent
+}
+
+#[test]
+fn direct_io_enters_the_ring_at_once_and_buffered_io_waits_for_the_park() {
+    watchdog(60, || {
+        let dir = direct_dir();
+        let path = dir.0.join("eager.dat");
+        std::fs::write(&path, vec![7u8; 8192]).unwrap();
+        let rt = common::uring().build().unwrap();
+        let rt_ref = &rt;
+        rt.block_on(async move {
+            let direct = OpenOptions::new()
+                .read(true)
+                .direct(true)
+                .open(&path)
+                .await
+                .unwrap();
+            // A std file opened with O_DIRECT is recognized too.
+            let from_std = File::from_std(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECT)
+                    .open(&path)
+                    .unwrap(),
+            );
+            let buffered = File::open(&path).await.unwrap();
+            let direct_enters = enters_for_one_read(rt_ref, &direct).await;
+            assert_eq!(direct_enters, 1, "O_DIRECT: entered at once");
+            let from_std_enters = enters_for_one_read(rt_ref, &from_std).await;
+            assert_eq!(
+                from_std_enters, 1,
+                "from_std with O_DIRECT: entered at once"
+            );
+            let buffered_enters = enters_for_one_read(rt_ref, &buffered).await;
+            assert_eq!(buffered_enters, 0, "buffered: batched until the park");
+        });
+        assert_eq!(rt.shutdown(), 0);
+    });
+}

@@ -143,7 +143,7 @@ impl OpenOptions {
         let path = path.as_ref();
         let op = OpenAt::new(path, flags, self.mode)?;
         match Op::submit(op).await {
-            Ok(raw) => Ok(File::from_raw(raw)),
+            Ok(raw) => Ok(File::from_raw(raw, flags & libc::O_DIRECT != 0)),
             Err(e) if flags & libc::O_DIRECT != 0 && e.raw_os_error() == Some(libc::EINVAL) => {
                 Err(io::Error::new(
                     e.kind(),

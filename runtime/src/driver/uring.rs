@@ -243,7 +243,13 @@ impl UringDriver {
 
     /// Pushes `entry` for a new op and returns the op's key.
     pub(crate) fn submit(&self, entry: squeue::Entry) -> io::Result<OpKey> {
-        self.submit_with(entry, Lifecycle::Submitted)
+        self.submit_with(entry, Lifecycle::Submitted, false)
+    }
+
+    /// Pushes `entry` for a new op and enters the ring with it at once, whatever the
+    /// runtime's batching (no enter with SQPOLL: the kernel thread picks it up).
+    pub(crate) fn submit_eager(&self, entry: squeue::Entry) -> io::Result<OpKey> {
+        self.submit_with(entry, Lifecycle::Submitted, true)
     }
 
     /// Whether new ops are accepted (the runtime is not shutting down).
@@ -256,10 +262,15 @@ impl UringDriver {
     pub(crate) fn submit_orphan(&self, entry: squeue::Entry, data: Box<dyn Orphan>) {
         // An error here only means the driver is closing; `data` was dropped with the
         // refused slot, which never reached the kernel.
-        let _ = self.submit_with(entry, Lifecycle::Orphaned(data));
+        let _ = self.submit_with(entry, Lifecycle::Orphaned(data), false);
     }
 
-    fn submit_with(&self, entry: squeue::Entry, lifecycle: Lifecycle) -> io::Result<OpKey> {
+    fn submit_with(
+        &self,
+        entry: squeue::Entry,
+        lifecycle: Lifecycle,
+        eager: bool,
+    ) -> io::Result<OpKey> {
         let mut inner = self.inner.borrow_mut();
         if inner.state != State::Running {
             return Err(shutting_down());
@@ -267,7 +278,7 @@ impl UringDriver {
         let key = inner.slots.insert(lifecycle);
         trace!(target: "coring::op", opcode = entry.get_opcode(), op = key.user_data(), "submit");
         inner.push(entry.user_data(key.user_data()));
-        if inner.eager_submit {
+        if inner.eager_submit || (eager && !inner.flags.sqpoll) {
             inner.submit_now();
         }
         Ok(key)
@@ -297,7 +308,7 @@ impl UringDriver {
     /// Pushes a multishot entry: its completions queue up in the slot until taken with
     /// [`poll_stream`](Driver::poll_stream).
     pub(crate) fn submit_multishot(&self, entry: squeue::Entry) -> io::Result<OpKey> {
-        self.submit_with(entry, Lifecycle::Streaming(Stream::default()))
+        self.submit_with(entry, Lifecycle::Streaming(Stream::default()), false)
     }
 
     /// Takes the next completion of a multishot op; `None` once its last one was taken.

@@ -226,7 +226,20 @@ impl<T: OpCode> Op<T> {
     /// When that is impossible (no coring runtime on this thread, or it is shutting down) the
     /// op completes at once with the error, still handing back its resources.
     pub fn submit(data: T) -> Self {
-        Self::start(data, None)
+        Self::start(data, None, false)
+    }
+
+    /// Submits `data` and enters the ring with it at once, instead of in the batch the worker
+    /// submits when it parks (what [`Builder::eager_submit`] does for every op).
+    ///
+    /// For ops served by a device, such as O_DIRECT reads and writes: the device starts on
+    /// the op while the worker polls other tasks. It costs one `io_uring_enter` per op, which
+    /// ops completed inline (socket sends, page-cache reads) would only pay for. With SQPOLL,
+    /// or on the readiness backend, it is the same as [`submit`](Op::submit).
+    ///
+    /// [`Builder::eager_submit`]: crate::runtime::Builder::eager_submit
+    pub fn submit_eager(data: T) -> Self {
+        Self::start(data, None, true)
     }
 
     /// Submits `data` with a deadline: if the op has not completed `timeout` from now, it is
@@ -235,10 +248,10 @@ impl<T: OpCode> Op<T> {
     /// by the kernel: an op that completed (say, a `recv` that got data) is never reported as
     /// timed out.
     pub fn submit_with_timeout(data: T, timeout: std::time::Duration) -> Self {
-        Self::start(data, Some(timeout))
+        Self::start(data, Some(timeout), false)
     }
 
-    fn start(mut data: T, timeout: Option<std::time::Duration>) -> Self {
+    fn start(mut data: T, timeout: Option<std::time::Duration>, eager: bool) -> Self {
         if let Some(result) = data.short_circuit() {
             return Op::immediate(data, Ok(result), false);
         }
@@ -249,6 +262,7 @@ impl<T: OpCode> Op<T> {
         let mut deadline = None;
         let submitted = match &*driver {
             Driver::Uring(ring) => match timeout {
+                None if eager => ring.submit_eager(data.sqe()),
                 None => ring.submit(data.sqe()),
                 Some(timeout) => {
                     let mut link = timeout::LinkTimeout::new(timeout);
