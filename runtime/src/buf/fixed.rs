@@ -11,16 +11,19 @@
 //! owns) are gone, and only after they were unregistered, so the kernel never touches freed
 //! memory. One registration per ring: a second pool on the same thread fails with `EBUSY`.
 //!
+//! The pool's memory is one [`Region`]: on transparent huge pages where the kernel grants
+//! them, which makes a large direct read or write one device request (see `region.rs`).
+//!
 //! On the epoll backend nothing is registered; the buffers work as plain memory.
 
-use std::alloc::{self, Layout};
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
 use std::rc::Rc;
 
+use super::region::Region;
 use super::{IoBuf, IoBufMut};
 use crate::driver::Driver;
 
@@ -43,14 +46,18 @@ pub struct FixedBufPool {
 struct Pool {
     driver: Rc<Driver>,
     registered: bool,
-    memory: NonNull<u8>,
-    layout: Layout,
+    /// Unmapped by hand in `Drop`, only once the kernel let go of it.
+    memory: ManuallyDrop<Region>,
     buf_len: usize,
     free: RefCell<Vec<u16>>,
 }
 
 impl FixedBufPool {
     /// Allocates `count` buffers of `buf_len` bytes (page aligned) and registers them.
+    ///
+    /// The buffers are one mapping, backed by transparent huge pages where the kernel grants
+    /// them: for large O_DIRECT transfers, each buffer then reaches the device in few
+    /// physically contiguous pieces (one request per 1 MiB op rather than several).
     pub fn new(count: u16, buf_len: usize) -> io::Result<FixedBufPool> {
         if count == 0 || buf_len == 0 {
             return Err(io::Error::new(
@@ -62,11 +69,7 @@ impl FixedBufPool {
         let size = usize::from(count)
             .checked_mul(buf_len)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "coring: pool too large"))?;
-        let layout = Layout::from_size_align(size, 4096)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "coring: pool too large"))?;
-        // SAFETY: the layout has a non-zero size.
-        let memory = NonNull::new(unsafe { alloc::alloc_zeroed(layout) })
-            .unwrap_or_else(|| alloc::handle_alloc_error(layout));
+        let memory = ManuallyDrop::new(Region::new(size)?);
         let iovecs: Vec<libc::iovec> = (0..usize::from(count))
             .map(|i| libc::iovec {
                 // SAFETY: `i * buf_len` is within the allocation.
@@ -78,8 +81,8 @@ impl FixedBufPool {
             Driver::Uring(ring) => match ring.register_buffers(&iovecs) {
                 Ok(()) => true,
                 Err(e) => {
-                    // SAFETY: allocated above, never shared with the kernel.
-                    unsafe { alloc::dealloc(memory.as_ptr(), layout) };
+                    // The kernel never took the memory.
+                    drop(ManuallyDrop::into_inner(memory));
                     return Err(explain_register_error(e));
                 }
             },
@@ -90,7 +93,6 @@ impl FixedBufPool {
                 driver,
                 registered,
                 memory,
-                layout,
                 buf_len,
                 free: RefCell::new((0..count).rev().collect()),
             }),
@@ -142,8 +144,8 @@ impl Drop for Pool {
                 }
             }
         }
-        // SAFETY: allocated in `new` with this layout; no longer registered or referenced.
-        unsafe { alloc::dealloc(self.memory.as_ptr(), self.layout) };
+        // SAFETY: dropped once, here; no longer registered, and no `FixedBuf` points into it.
+        unsafe { ManuallyDrop::drop(&mut self.memory) };
     }
 }
 

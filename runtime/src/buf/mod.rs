@@ -18,6 +18,7 @@
 
 mod fixed;
 mod impls;
+mod region;
 mod ring;
 mod slice;
 
