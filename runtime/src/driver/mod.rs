@@ -65,7 +65,8 @@ pub struct Metrics {
     pub tasks_spawned: u64,
     /// Tasks alive on this worker now.
     pub tasks_alive: usize,
-    /// Time this worker spent blocked in the kernel waiting for work.
+    /// Time this worker spent blocked in the kernel waiting for work. Timed with the coarse
+    /// monotonic clock: right on average over many parks, not to the microsecond for one.
     pub parked: std::time::Duration,
     /// The kernel's io-wq worker threads (`iou-wrk-*`) alive in this process now. Many of
     /// them mean ops block and are punted off the fast inline path: the first thing to look
