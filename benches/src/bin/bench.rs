@@ -731,6 +731,7 @@ fn main() {
         "coring-ms",
         "coring-ms-512",
         "coring-reg",
+        "coring-sqpoll",
         "tokio-readable",
     ];
     let servers: Vec<String> = args.list_or("servers", &default_servers);

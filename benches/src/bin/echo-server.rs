@@ -13,6 +13,9 @@
 //!   writes each received buffer back with `write_all`; an idle connection holds no buffer.
 //!   `coring-ms-512`: the same with a 512-buffer ring (2 MiB), sized for a few hundred
 //!   connections active at once rather than for peak throughput (the memory benchmark).
+//! - `coring-sqpoll`: the plain loop on a runtime with SQPOLL (the kernel's SQ thread, idle
+//!   10 ms, submits; the worker enters only to wait for completions). The SQ thread shares
+//!   the server's CPU: on this 2-core machine it is for counting enters, not for speed.
 //! - `tokio-readable`: tokio with no buffer while idle: `stream.readable().await`, then
 //!   `try_read` into one buffer shared by the thread, `try_write` back from it (only what the
 //!   socket does not take at once is copied into a buffer of the connection).
@@ -36,11 +39,15 @@ const SERVERS: &[&str] = &[
     "floor-tuned",
     "floor-best",
     "coring-ms",
+    "coring-sqpoll",
     "tokio-readable",
     "coring-2t",
     "monoio-2t",
     "tokio-2t",
 ];
+
+/// `coring-sqpoll`: how long the kernel's SQ thread polls before it sleeps.
+const SQPOLL_IDLE_MS: u64 = 10;
 
 fn ready(addr: std::net::SocketAddr) {
     println!("listening on {addr}");
@@ -67,6 +74,13 @@ fn main() -> io::Result<()> {
         "coring" => coring_server::run(&addr, coring_server::Loop::Plain),
         "coring-reg" => coring_server::run(&addr, coring_server::Loop::Registered),
         "coring-ms" => coring_server::run(&addr, coring_server::Loop::Multishot(4096)),
+        "coring-sqpoll" => coring_server::run_on(
+            coring::runtime::Runtime::builder()
+                .sqpoll(std::time::Duration::from_millis(SQPOLL_IDLE_MS))
+                .build()?,
+            &addr,
+            coring_server::Loop::Plain,
+        ),
         "coring-ms-512" => coring_server::run(&addr, coring_server::Loop::Multishot(512)),
         "tokio-readable" => tokio_server::run_readable(&addr),
         "monoio" => monoio_server::run(&addr),
@@ -127,8 +141,13 @@ mod coring_server {
     /// side task that prints the runtime's metrics when SIGUSR1 arrives. The side task has
     /// one read in flight on a socketpair and costs nothing while no signal comes.
     pub fn run(addr: &str, user_loop: Loop) -> std::io::Result<()> {
+        run_on(Runtime::new()?, addr, user_loop)
+    }
+
+    /// [`run`] on a runtime built by the caller (`coring-sqpoll`).
+    pub fn run_on(rt: Runtime, addr: &str, user_loop: Loop) -> std::io::Result<()> {
         // Leaked so the metrics task can hold a `'static` reference (the process ends by signal).
-        let rt: &'static Runtime = Box::leak(Box::new(Runtime::new()?));
+        let rt: &'static Runtime = Box::leak(Box::new(rt));
         eprintln!("coring ring flags: {}", rt.ring_flags());
         let mut fds = [0i32; 2];
         // SAFETY: socketpair writes two fds into the live array.
