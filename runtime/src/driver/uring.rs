@@ -111,7 +111,6 @@ impl UringDriver {
         let (ring, mut flags) = setup::build_ring(config)?;
         let ring_index = register_ring_fd(&ring);
         flags.registered_ring_fd = ring_index.is_some();
-        let eager_submit = config.eager_submit && !flags.sqpoll;
         let unparker = std::sync::Arc::new(Unparker::new(Some(ring.as_raw_fd()))?);
         let driver = UringDriver {
             ring_fd: ring.as_raw_fd(),
@@ -128,7 +127,7 @@ impl UringDriver {
                 metrics: Metrics::default(),
                 next_buf_group: 0,
                 released_files: Vec::new(),
-                eager_submit,
+                eager_submit: config.eager_submit,
             }),
             deferred: RefCell::default(),
             spare: RefCell::default(),
@@ -278,7 +277,7 @@ impl UringDriver {
         let key = inner.slots.insert(lifecycle);
         trace!(target: "coring::op", opcode = entry.get_opcode(), op = key.user_data(), "submit");
         inner.push(entry.user_data(key.user_data()));
-        if inner.eager_submit || (eager && !inner.flags.sqpoll) {
+        if eager || inner.eager_submit {
             inner.submit_now();
         }
         Ok(key)
@@ -576,8 +575,12 @@ impl Inner {
     }
 
     /// Hands the queued entries to the kernel now, without waiting or reaping (eager mode).
-    /// A failure (`EAGAIN`, `EBUSY`, `EINTR`) leaves them queued for the next park.
+    /// A failure (`EAGAIN`, `EBUSY`, `EINTR`) leaves them queued for the next park. Nothing
+    /// to do with SQPOLL: the kernel's SQ thread picks the entries up by itself.
     fn submit_now(&mut self) {
+        if self.flags.sqpoll {
+            return;
+        }
         let to_submit = self.ring.submission().len() as u32;
         if to_submit > 0 && self.backlog.is_empty() {
             let _ = self.enter_raw(to_submit, 0, 0, None);

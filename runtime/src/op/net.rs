@@ -192,8 +192,7 @@ pub struct AcceptMulti {
 impl AcceptMulti {
     /// Accepts connections on the listening socket `fd` until the stream is dropped.
     pub fn new(fd: impl Into<FileRef>) -> Self {
-        let fd = fd.into();
-        AcceptMulti { fd }
+        AcceptMulti { fd: fd.into() }
     }
 }
 
@@ -485,7 +484,6 @@ pub struct Connect {
 impl Connect {
     /// Connects socket `fd` to `addr`.
     pub fn new(fd: impl Into<FileRef>, addr: SocketAddr) -> Self {
-        let fd = fd.into();
         Connect::with_addr(fd, SockAddr::from_std(addr))
     }
 
