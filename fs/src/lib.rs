@@ -29,7 +29,6 @@
 //! [`coring::task::spawn_blocking`]: coring_runtime::task::spawn_blocking
 //! [`coring::op::fs::kernel_supports`]: coring_runtime::op::fs::kernel_supports
 
-mod aligned;
 mod dir;
 mod direct;
 mod file;
@@ -38,7 +37,7 @@ mod metadata;
 mod open_options;
 mod sys;
 
-pub use aligned::AlignedBuf;
+pub use coring_runtime::buf::AlignedBuf;
 pub use dir::{
     create_dir, create_dir_all, read_dir, remove_dir, remove_dir_all, DirBuilder, DirEntry,
     ReadDir, BATCH as READ_DIR_BATCH,

@@ -16,12 +16,15 @@
 //! assert_eq!(slice.into_inner().len(), 11);
 //! ```
 
+mod aligned;
+mod arena;
 mod fixed;
 mod impls;
 mod region;
 mod ring;
 mod slice;
 
+pub use aligned::AlignedBuf;
 pub use fixed::{FixedBuf, FixedBufPool};
 pub use ring::{BufRing, ProvidedBuf};
 pub use slice::Slice;

@@ -18,7 +18,7 @@ use std::ptr::{self, NonNull};
 
 /// The size (and alignment) of a transparent huge page on x86-64: a page-table entry one
 /// level up maps 2 MiB.
-const HUGE_PAGE: usize = 2 << 20;
+pub(crate) const HUGE_PAGE: usize = 2 << 20;
 
 /// An anonymous, zeroed, page-aligned mapping of `len` bytes starting on a [`HUGE_PAGE`]
 /// boundary. It does not move while it lives.
@@ -26,6 +26,10 @@ pub(crate) struct Region {
     ptr: NonNull<u8>,
     len: usize,
 }
+
+// SAFETY: a region owns its mapping outright and has no tie to the thread that made it: any
+// thread may use the memory (under its owner's rules) or unmap it.
+unsafe impl Send for Region {}
 
 impl Region {
     /// Maps `len` (non-zero) bytes.
@@ -85,6 +89,12 @@ impl Region {
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
+
+    /// Whether `addr` lies inside the region.
+    pub(crate) fn contains(&self, addr: *const u8) -> bool {
+        (self.ptr.as_ptr() as usize..self.ptr.as_ptr() as usize + self.len)
+            .contains(&(addr as usize))
+    }
 }
 
 impl Drop for Region {
@@ -106,6 +116,36 @@ fn round_up(value: usize, to: usize) -> Option<usize> {
     Some(value.checked_add(to - 1)? & !(to - 1))
 }
 
+/// `AnonHugePages` of the mapping that holds `addr`, from `/proc/self/smaps`, in KiB.
+#[cfg(test)]
+pub(crate) fn anon_huge_kib(addr: usize) -> Option<u64> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let mut inside = false;
+    for line in smaps.lines() {
+        let range = line.split_whitespace().next().unwrap_or("");
+        if let Some((from, to)) = range.split_once('-') {
+            if let (Ok(from), Ok(to)) = (
+                usize::from_str_radix(from, 16),
+                usize::from_str_radix(to, 16),
+            ) {
+                inside = (from..to).contains(&addr);
+                continue;
+            }
+        }
+        if let Some(kib) = line.strip_prefix("AnonHugePages:").filter(|_| inside) {
+            return kib.trim().trim_end_matches("kB").trim().parse().ok();
+        }
+    }
+    None
+}
+
+/// Whether transparent huge pages can back an advised mapping here.
+#[cfg(test)]
+pub(crate) fn huge_pages_on() -> bool {
+    let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
+    mode.is_ok_and(|m| m.contains("[always]") || m.contains("[madvise]"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,32 +163,9 @@ mod tests {
         }
     }
 
-    /// `AnonHugePages` of the mapping that holds `addr`, from `/proc/self/smaps`, in KiB.
-    fn anon_huge_kib(addr: usize) -> Option<u64> {
-        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
-        let mut inside = false;
-        for line in smaps.lines() {
-            let range = line.split_whitespace().next().unwrap_or("");
-            if let Some((from, to)) = range.split_once('-') {
-                if let (Ok(from), Ok(to)) = (
-                    usize::from_str_radix(from, 16),
-                    usize::from_str_radix(to, 16),
-                ) {
-                    inside = (from..to).contains(&addr);
-                    continue;
-                }
-            }
-            if let Some(kib) = line.strip_prefix("AnonHugePages:").filter(|_| inside) {
-                return kib.trim().trim_end_matches("kB").trim().parse().ok();
-            }
-        }
-        None
-    }
-
     #[test]
     fn a_large_region_is_on_huge_pages_where_the_kernel_grants_them() {
-        let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
-        if !mode.is_ok_and(|m| m.contains("[always]") || m.contains("[madvise]")) {
+        if !huge_pages_on() {
             eprintln!("transparent huge pages are off here: nothing to check");
             return;
         }

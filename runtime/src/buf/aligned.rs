@@ -6,21 +6,26 @@
 //! `statx(2)` reports the exact rules as `stx_dio_mem_align` and `stx_dio_offset_align`).
 //! A `Vec<u8>` gives no such guarantee; this buffer does.
 //!
-//! The memory comes from [`std::alloc::alloc_zeroed`] with the requested alignment and is
-//! returned with the same layout in `Drop`. It never reallocates: the capacity is fixed at
-//! creation, so the address the kernel was given stays valid for as long as the buffer lives.
+//! It never reallocates: the capacity is fixed at creation, so the address the kernel was
+//! given stays valid for as long as the buffer lives. Where the memory comes from depends on
+//! the size:
+//! - under 128 KiB: [`std::alloc::alloc_zeroed`] with the requested alignment;
+//! - from 128 KiB: blocks of a transparent huge page shared with other large buffers, or
+//!   huge pages of its own past 2 MiB (`arena.rs`). A device takes a bounded number of
+//!   physically contiguous pieces per request, and a 1 MiB buffer on scattered 4 KiB pages
+//!   is 256 of them: two requests or more per op. On a huge page it is one piece and one
+//!   request.
 //!
-//! For large direct transfers (hundreds of KiB and up), prefer buffers from a
-//! [`FixedBufPool`](coring_runtime::buf::FixedBufPool): registered once, and on huge pages,
-//! so a 1 MiB read or write goes to the device as one request (2.1-2.4x the throughput of
-//! separately allocated buffers in `docs/bench/fs.md`).
+//! [`FixedBufPool`](super::FixedBufPool) buffers are on huge pages too, and registered, which
+//! also saves the kernel pinning the pages on each op.
 
 use std::alloc::{self, Layout};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
-use coring_runtime::buf::{IoBuf, IoBufMut};
+use super::arena::{self, Span};
+use super::{IoBuf, IoBufMut};
 
 /// A fixed-capacity byte buffer whose first byte sits at a multiple of `align`.
 ///
@@ -41,12 +46,21 @@ pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len: usize,
     capacity: usize,
-    /// The allocation's layout: `capacity` bytes (at least one) at the alignment.
-    layout: Layout,
+    alignment: usize,
+    memory: Memory,
 }
 
-// SAFETY: the buffer owns its allocation outright, like a `Vec<u8>`; nothing else points to
-// it, so moving it to another thread or sharing `&AlignedBuf` is as safe as for a Vec.
+/// Where the bytes live; each kind frees itself in its own way.
+enum Memory {
+    /// `alloc_zeroed` with this layout: `capacity` bytes (at least one) at the alignment.
+    Heap(Layout),
+    /// Part of a huge page, or huge pages of its own; given back when dropped.
+    Span(#[allow(dead_code)] Span),
+}
+
+// SAFETY: the buffer owns its allocation outright, like a `Vec<u8>` (a span's blocks are its
+// own until it is dropped); nothing else points to it, so moving it to another thread or
+// sharing `&AlignedBuf` is as safe as for a Vec.
 unsafe impl Send for AlignedBuf {}
 // SAFETY: as above; `&AlignedBuf` gives only read access to initialized bytes.
 unsafe impl Sync for AlignedBuf {}
@@ -75,8 +89,22 @@ impl AlignedBuf {
                  must be a power of two and the size fit in isize"
             )
         });
+        // A span starts on a block boundary, which serves every alignment up to a block. If
+        // no huge page can be mapped (out of memory or address space), the heap may still
+        // have room.
+        if capacity >= arena::MIN_LEN && align <= arena::BLOCK {
+            if let Ok(span) = Span::new(capacity) {
+                return AlignedBuf {
+                    ptr: NonNull::new(span.as_ptr()).expect("a span is never at null"),
+                    len: 0,
+                    capacity,
+                    alignment: align,
+                    memory: Memory::Span(span),
+                };
+            }
+        }
         // SAFETY: `layout` has a non-zero size. Zeroed memory makes every byte initialized,
-        // which `new` relies on.
+        // which `new` relies on (spans are zeroed too).
         let raw = unsafe { alloc::alloc_zeroed(layout) };
         let Some(ptr) = NonNull::new(raw) else {
             alloc::handle_alloc_error(layout)
@@ -85,7 +113,8 @@ impl AlignedBuf {
             ptr,
             len: 0,
             capacity,
-            layout,
+            alignment: align,
+            memory: Memory::Heap(layout),
         }
     }
 
@@ -104,9 +133,9 @@ impl AlignedBuf {
         self.capacity
     }
 
-    /// The alignment of the first byte.
+    /// The alignment of the first byte (as asked for; the address may be aligned further).
     pub fn alignment(&self) -> usize {
-        self.layout.align()
+        self.alignment
     }
 
     /// Sets the length to `len`, at most the capacity. Every byte is always initialized (the
@@ -160,8 +189,11 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        // SAFETY: `ptr` came from `alloc_zeroed(self.layout)` and is freed only here, once.
-        unsafe { alloc::dealloc(self.ptr.as_ptr(), self.layout) };
+        if let Memory::Heap(layout) = self.memory {
+            // SAFETY: `ptr` came from `alloc_zeroed(layout)` and is freed only here, once.
+            unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) };
+        }
+        // A span gives its memory back when the field is dropped, after this.
     }
 }
 
@@ -202,8 +234,8 @@ impl fmt::Debug for AlignedBuf {
     }
 }
 
-// SAFETY: the bytes live in a heap allocation owned by the buffer, which never reallocates
-// and does not move when the buffer moves; all `capacity` bytes are allocated and (zeroed at
+// SAFETY: the bytes live in an allocation owned by the buffer (heap or span), which never
+// reallocates and does not move when the buffer moves; all `capacity` bytes are allocated and (zeroed at
 // creation) initialized, so the first `len` certainly are.
 unsafe impl IoBuf for AlignedBuf {
     fn stable_ptr(&self) -> *const u8 {
@@ -230,5 +262,26 @@ unsafe impl IoBufMut for AlignedBuf {
         if self.len < pos {
             self.len = pos.min(self.capacity());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::region::{anon_huge_kib, huge_pages_on};
+    use super::*;
+
+    #[test]
+    fn a_one_mib_buffer_is_on_a_huge_page_and_a_small_one_on_the_heap() {
+        let small = AlignedBuf::new(arena::MIN_LEN - 1, 4096);
+        assert!(matches!(small.memory, Memory::Heap(_)));
+        let mut large = AlignedBuf::new(1 << 20, 4096);
+        assert!(matches!(large.memory, Memory::Span(_)));
+        if !huge_pages_on() {
+            eprintln!("transparent huge pages are off here: the placement is all to check");
+            return;
+        }
+        large.fill(1);
+        let kib = anon_huge_kib(large.stable_ptr() as usize).expect("the buffer in smaps");
+        assert!(kib >= 2048, "{kib} KiB of huge pages under a 1 MiB buffer");
     }
 }
