@@ -11,8 +11,10 @@
 
 use std::error::Error;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
 
 use coring_runtime::op::path::StatxAt;
 
@@ -59,7 +61,20 @@ pub(crate) fn is_direct(fd: RawFd) -> bool {
 
 /// `err` itself, or, when it is an `EINVAL` from direct I/O on `fd`, an error that explains
 /// the alignment rule.
-pub(crate) async fn explain(
+///
+/// Boxed: every read and write future holds the error path's state, and unboxed it (a
+/// `statx` op, perhaps on the blocking pool) would triple their size, copied on every call.
+pub(crate) fn explain<'a>(
+    err: io::Error,
+    fd: BorrowedFd<'a>,
+    direction: Direction,
+    spans: &'a [Span],
+    offset: u64,
+) -> Pin<Box<impl Future<Output = io::Error> + 'a>> {
+    Box::pin(explain_einval(err, fd, direction, spans, offset))
+}
+
+async fn explain_einval(
     err: io::Error,
     fd: BorrowedFd<'_>,
     direction: Direction,

@@ -58,8 +58,9 @@ pub(crate) enum Lifecycle {
     Orphaned(Box<dyn Orphan>),
     /// The completion arrived; the future has not collected it yet.
     Completed(Cqe),
-    /// A multishot op: its completions queue up until its stream takes them.
-    Streaming(Stream),
+    /// A multishot op: its completions queue up until its stream takes them. Boxed: the
+    /// queue would triple the size of every slot, and single-shot ops are the common case.
+    Streaming(Box<Stream>),
 }
 
 /// The state of a multishot op's slot.
@@ -130,18 +131,22 @@ impl Slots {
             return (Poll::Ready(cancelled), None);
         };
         match lifecycle {
-            Lifecycle::Completed(_) => match self.remove(key) {
-                Some(Lifecycle::Completed(cqe)) => (Poll::Ready(cqe), None),
+            Lifecycle::Completed(_) => match self.slab.remove(key.index()).lifecycle {
+                Lifecycle::Completed(cqe) => (Poll::Ready(cqe), None),
                 _ => unreachable!("slot was just seen completed"),
             },
             Lifecycle::Waiting(current) if current.will_wake(waker) => (Poll::Pending, None),
+            Lifecycle::Waiting(current) => {
+                let stale = std::mem::replace(current, waker.clone());
+                (Poll::Pending, Some(stale))
+            }
+            Lifecycle::Submitted => {
+                *lifecycle = Lifecycle::Waiting(waker.clone());
+                (Poll::Pending, None)
+            }
             Lifecycle::Orphaned(_) | Lifecycle::Streaming(_) => {
                 unreachable!("only a single-shot op's future polls this way")
             }
-            other => match std::mem::replace(other, Lifecycle::Waiting(waker.clone())) {
-                Lifecycle::Waiting(stale) => (Poll::Pending, Some(stale)),
-                _ => (Poll::Pending, None),
-            },
         }
     }
 

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::setup::{self, RingConfig, RingFlags};
-use super::slots::{Cqe, Lifecycle, OpKey, Slots, Stream, TOKEN_IGNORE, TOKEN_WAKE};
+use super::slots::{Cqe, Lifecycle, OpKey, Slots, TOKEN_IGNORE, TOKEN_WAKE};
 use super::{files, shutting_down, FileTable, Metrics, State, Unparker, SHUTDOWN_GRACE};
 use crate::op::Orphan;
 
@@ -91,12 +91,18 @@ struct Deferred {
     orphans: Vec<(Box<dyn Orphan>, Cqe)>,
 }
 
+impl Deferred {
+    fn is_empty(&self) -> bool {
+        self.wakers.is_empty() && self.orphans.is_empty()
+    }
+}
+
 /// One thread's ring and its in-flight ops.
 pub(crate) struct UringDriver {
     ring_fd: RawFd,
     inner: RefCell<Inner>,
     deferred: RefCell<Deferred>,
-    /// An emptied `Deferred` kept for its capacity.
+    /// The batch being run by `run_deferred`; emptied, its vectors keep their capacity.
     spare: RefCell<Deferred>,
     /// Set while the deferred work is being run, so nested parks don't steal it.
     running_deferred: Cell<bool>,
@@ -307,7 +313,7 @@ impl UringDriver {
     /// Pushes a multishot entry: its completions queue up in the slot until taken with
     /// [`poll_stream`](Driver::poll_stream).
     pub(crate) fn submit_multishot(&self, entry: squeue::Entry) -> io::Result<OpKey> {
-        self.submit_with(entry, Lifecycle::Streaming(Stream::default()), false)
+        self.submit_with(entry, Lifecycle::Streaming(Box::default()), false)
     }
 
     /// Takes the next completion of a multishot op; `None` once its last one was taken.
@@ -406,7 +412,7 @@ impl UringDriver {
             }
             inner.flush_backlog();
             let mut deferred = self.deferred.borrow_mut();
-            let has_deferred = !deferred.wakers.is_empty() || !deferred.orphans.is_empty();
+            let has_deferred = !deferred.is_empty();
             let block = may_wait && !has_deferred && inner.ring.completion().is_empty();
             let result = inner.enter(block, timeout);
             may_wait = false;
@@ -431,27 +437,27 @@ impl UringDriver {
         if self.running_deferred.replace(true) {
             return;
         }
-        // Swap the collected work with an empty batch that keeps its capacity, so a park
-        // allocates nothing once the vectors have grown.
+        // Swap the collected work into `spare`, whose emptied vectors keep their capacity, so a
+        // park allocates nothing once they have grown. `spare` stays borrowed while the batch
+        // runs: a nested park finds `running_deferred` set and leaves its work in `deferred`
+        // for the next round of this loop.
         // Each waker and orphan is user-reachable code (a foreign waker, a buffer's `Drop`):
         // one that panics must not cost the rest of the batch its wake-up, nor leave the
         // driver believing it is still running this loop. The first panic is re-raised once
         // the batch is done and the driver is consistent.
         let mut panic = None;
-        let mut batch = mem::take(&mut *self.spare.borrow_mut());
-        loop {
-            mem::swap(&mut batch, &mut *self.deferred.borrow_mut());
-            if batch.wakers.is_empty() && batch.orphans.is_empty() {
-                break;
-            }
+        while !self.deferred.borrow().is_empty() {
+            self.deferred.swap(&self.spare);
+            let mut batch = self.spare.borrow_mut();
             for waker in batch.wakers.drain(..) {
                 super::catch_first_panic(&mut panic, || waker.wake());
             }
-            for (orphan, completion) in batch.orphans.drain(..) {
-                super::catch_first_panic(&mut panic, || orphan.complete(completion));
+            if !batch.orphans.is_empty() {
+                for (orphan, completion) in batch.orphans.drain(..) {
+                    super::catch_first_panic(&mut panic, || orphan.complete(completion));
+                }
             }
         }
-        *self.spare.borrow_mut() = batch;
         self.running_deferred.set(false);
         if let Some(payload) = panic {
             std::panic::resume_unwind(payload);
