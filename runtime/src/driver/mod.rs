@@ -235,6 +235,7 @@ impl Driver {
         }
     }
 
+    #[inline]
     pub(crate) fn poll_op(
         &self,
         key: OpKey,

@@ -247,12 +247,14 @@ impl UringDriver {
     }
 
     /// Pushes `entry` for a new op and returns the op's key.
+    #[inline]
     pub(crate) fn submit(&self, entry: squeue::Entry) -> io::Result<OpKey> {
         self.submit_with(entry, Lifecycle::Submitted, false)
     }
 
     /// Pushes `entry` for a new op and enters the ring with it at once, whatever the
     /// runtime's batching (no enter with SQPOLL: the kernel thread picks it up).
+    #[inline]
     pub(crate) fn submit_eager(&self, entry: squeue::Entry) -> io::Result<OpKey> {
         self.submit_with(entry, Lifecycle::Submitted, true)
     }
@@ -370,6 +372,7 @@ impl UringDriver {
     }
 
     /// Collects the op's completion, or leaves `cx`'s waker for it.
+    #[inline]
     pub(crate) fn poll_op(&self, key: OpKey, cx: &mut Context<'_>) -> Poll<Cqe> {
         let (poll, stale) = self.inner.borrow_mut().slots.poll(key, cx.waker());
         drop(stale);
@@ -531,7 +534,16 @@ impl Inner {
     /// Pushes an entry into the submission queue, flushing it when full; what still does not
     /// fit waits in the backlog. Never fails.
     fn push(&mut self, entry: squeue::Entry) {
-        self.push_group(&[entry]);
+        // The common case, without the group's bookkeeping: nothing waits, and there is room.
+        if self.backlog.is_empty() {
+            // SAFETY: as in `try_push_group`: the entry's memory is owned by its slot (or is
+            // `'static`) until its completion is reaped.
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                self.metrics.sqes += 1;
+                return;
+            }
+        }
+        self.push_group(std::slice::from_ref(&entry));
     }
 
     /// Pushes entries that must reach the kernel in one batch, in order (a linked chain):

@@ -47,6 +47,7 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
 }
 
 /// The current thread's driver, or an error naming the mistake.
+#[inline]
 pub(crate) fn driver() -> io::Result<Rc<Driver>> {
     with_core(|core| core.driver.clone()).ok_or_else(|| {
         io::Error::other(

@@ -28,6 +28,7 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Spends one unit, or answers `Pending` (and reschedules the task) when none is left.
+#[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     REMAINING.with(|r| match r.get() {
         Some(0) => {
