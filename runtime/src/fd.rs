@@ -40,6 +40,7 @@ impl Fd {
 
     /// What an op should name: the descriptor's slot when it is registered with this
     /// thread's ring, else the descriptor itself.
+    #[inline]
     pub fn file_ref(&self) -> FileRef {
         match self.registered.get() {
             Some(reg) if reg.table.is_current() => FileRef::registered(self.raw, reg.slot),
