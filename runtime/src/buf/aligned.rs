@@ -238,14 +238,17 @@ impl fmt::Debug for AlignedBuf {
 // reallocates and does not move when the buffer moves; all `capacity` bytes are allocated and (zeroed at
 // creation) initialized, so the first `len` certainly are.
 unsafe impl IoBuf for AlignedBuf {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.ptr.as_ptr()
     }
 
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len
     }
 
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.capacity()
     }
@@ -254,10 +257,12 @@ unsafe impl IoBuf for AlignedBuf {
 // SAFETY: the same allocation, writable for all `capacity` bytes; `set_init` only grows the
 // length, never past the capacity.
 unsafe impl IoBufMut for AlignedBuf {
+    #[inline]
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.ptr.as_ptr()
     }
 
+    #[inline]
     unsafe fn set_init(&mut self, pos: usize) {
         if self.len < pos {
             self.len = pos.min(self.capacity());

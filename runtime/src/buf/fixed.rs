@@ -228,18 +228,22 @@ impl fmt::Debug for FixedBuf {
 // SAFETY: the buffer lies in the pool's heap allocation, which does not move and lives while
 // this `FixedBuf` (holding an `Rc` to the pool) exists.
 unsafe impl IoBuf for FixedBuf {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.ptr()
     }
 
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len
     }
 
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.pool.buf_len
     }
 
+    #[inline]
     fn fixed_index(&self) -> Option<u16> {
         self.pool.registered.then_some(self.index)
     }
@@ -247,10 +251,12 @@ unsafe impl IoBuf for FixedBuf {
 
 // SAFETY: as above; the whole capacity is writable.
 unsafe impl IoBufMut for FixedBuf {
+    #[inline]
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.ptr()
     }
 
+    #[inline]
     unsafe fn set_init(&mut self, pos: usize) {
         self.len = self.len.max(pos);
     }

@@ -5,12 +5,15 @@ use super::{IoBuf, IoBufMut};
 // SAFETY: a Vec's bytes live on the heap and do not move when the Vec moves; the buffer is
 // never reallocated while an op owns it (ops only read its pointer and call `set_init`).
 unsafe impl IoBuf for Vec<u8> {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.capacity()
     }
@@ -19,9 +22,11 @@ unsafe impl IoBuf for Vec<u8> {
 // SAFETY: as above; the kernel may write up to the capacity, and `set_init` only grows `len`
 // over bytes the kernel initialized.
 unsafe impl IoBufMut for Vec<u8> {
+    #[inline]
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.as_mut_ptr()
     }
+    #[inline]
     unsafe fn set_init(&mut self, pos: usize) {
         if self.len() < pos {
             // SAFETY: the caller guarantees the first `pos` bytes are initialized, and
@@ -33,12 +38,15 @@ unsafe impl IoBufMut for Vec<u8> {
 
 // SAFETY: a boxed slice's bytes live on the heap, fully initialized, and never move.
 unsafe impl IoBuf for Box<[u8]> {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.len()
     }
@@ -46,20 +54,25 @@ unsafe impl IoBuf for Box<[u8]> {
 
 // SAFETY: as above; every byte is always initialized, so `set_init` has nothing to record.
 unsafe impl IoBufMut for Box<[u8]> {
+    #[inline]
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.as_mut_ptr()
     }
+    #[inline]
     unsafe fn set_init(&mut self, _pos: usize) {}
 }
 
 // SAFETY: `'static` memory is valid for the whole program and never moves.
 unsafe impl IoBuf for &'static [u8] {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.len()
     }
@@ -67,12 +80,15 @@ unsafe impl IoBuf for &'static [u8] {
 
 // SAFETY: `'static` memory is valid for the whole program and never moves.
 unsafe impl<const N: usize> IoBuf for &'static [u8; N] {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         N
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         N
     }
@@ -80,12 +96,15 @@ unsafe impl<const N: usize> IoBuf for &'static [u8; N] {
 
 // SAFETY: `'static` memory is valid for the whole program and never moves.
 unsafe impl IoBuf for &'static str {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.len()
     }
@@ -94,12 +113,15 @@ unsafe impl IoBuf for &'static str {
 // SAFETY: a String's bytes live on the heap and do not move when the String moves. Only
 // `IoBuf` (write source) is implemented: a read could break UTF-8.
 unsafe impl IoBuf for String {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.capacity()
     }
@@ -112,12 +134,15 @@ mod bytes_impls {
     // SAFETY: `Bytes` is an immutable, reference-counted heap (or static) region; moving the
     // handle does not move the bytes.
     unsafe impl IoBuf for bytes::Bytes {
+        #[inline]
         fn stable_ptr(&self) -> *const u8 {
             self.as_ptr()
         }
+        #[inline]
         fn bytes_init(&self) -> usize {
             self.len()
         }
+        #[inline]
         fn bytes_total(&self) -> usize {
             self.len()
         }
@@ -126,12 +151,15 @@ mod bytes_impls {
     // SAFETY: a `BytesMut` uniquely owns its heap region, which does not move with the handle
     // and is not reallocated while an op owns it.
     unsafe impl IoBuf for bytes::BytesMut {
+        #[inline]
         fn stable_ptr(&self) -> *const u8 {
             self.as_ptr()
         }
+        #[inline]
         fn bytes_init(&self) -> usize {
             self.len()
         }
+        #[inline]
         fn bytes_total(&self) -> usize {
             self.capacity()
         }
@@ -139,9 +167,11 @@ mod bytes_impls {
 
     // SAFETY: as above; the kernel may write up to the capacity.
     unsafe impl IoBufMut for bytes::BytesMut {
+        #[inline]
         fn stable_mut_ptr(&mut self) -> *mut u8 {
             self.as_mut_ptr()
         }
+        #[inline]
         unsafe fn set_init(&mut self, pos: usize) {
             if self.len() < pos {
                 // SAFETY: the caller guarantees the first `pos` bytes are initialized.

@@ -317,14 +317,17 @@ impl Deref for ProvidedBuf {
 // while this `ProvidedBuf` (holding an `Rc` to the ring) exists; `len` bytes are initialized.
 // So it can be the source of a write (echoing what was received without a copy).
 unsafe impl super::IoBuf for ProvidedBuf {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.deref().as_ptr()
     }
 
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len as usize
     }
 
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.len as usize
     }

@@ -69,19 +69,23 @@ impl<T: IoBufMut> DerefMut for Slice<T> {
 // SAFETY: the view points into `T`'s stable memory, offset by `begin`, with its length
 // clamped to `end`; `T`'s guarantees carry over.
 unsafe impl<T: IoBuf> IoBuf for Slice<T> {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         // SAFETY: `begin <= bytes_total`, checked when the slice was made.
         unsafe { self.buf.stable_ptr().add(self.begin) }
     }
 
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.buf.bytes_init().clamp(self.begin, self.end) - self.begin
     }
 
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.end - self.begin
     }
 
+    #[inline]
     fn fixed_index(&self) -> Option<u16> {
         // A part of a registered buffer is still inside it.
         self.buf.fixed_index()
@@ -90,11 +94,13 @@ unsafe impl<T: IoBuf> IoBuf for Slice<T> {
 
 // SAFETY: as for `IoBuf`; `set_init` forwards the offset into the underlying buffer.
 unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
+    #[inline]
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         // SAFETY: `begin <= bytes_total`, checked when the slice was made.
         unsafe { self.buf.stable_mut_ptr().add(self.begin) }
     }
 
+    #[inline]
     unsafe fn set_init(&mut self, pos: usize) {
         // SAFETY: the caller guarantees `pos` bytes from `begin` are initialized, and bytes
         // before `begin` that the buffer counts as initialized stay so.
