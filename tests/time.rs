@@ -557,8 +557,8 @@ const CLEAN_RUN_DELAY: Duration = Duration::from_millis(1);
 /// was late on its own); when every attempt over the bound was disturbed, says so and passes.
 /// Disturbed: the kernel kept the thread runnable but off the CPU for `CLEAN_RUN_DELAY` or
 /// more, or the busy task's spin saw the thread stopped that long (the CPU taken where the
-/// scheduler does not count it: seen on this VM with 6-13 ms stalls and under 0.6 ms of run
-/// delay, at the old code as well, right after large builds).
+/// scheduler does not count it, such as by the hypervisor: stalls of 6-13 ms with under
+/// 0.6 ms of run delay have been seen on the 2-core CI VM).
 fn judge_lateness(name: &str, mut attempt: impl FnMut() -> (Duration, Duration, String, Duration)) {
     let mut disturbed = Vec::new();
     for i in 1..=5 {
@@ -625,7 +625,7 @@ fn lateness_of_10000_concurrent_sleeps_beside_a_busy_task() {
 }
 
 /// One burst: returns every sleeper's lateness, how long the first polls of all sleepers
-/// took, and the busy task's poll count.
+/// took, and what the busy task saw.
 fn burst_lateness(rt: &Runtime) -> (Vec<Duration>, Duration, Busy) {
     const SLEEPERS: usize = 10_000;
     rt.block_on(async {
@@ -655,7 +655,7 @@ fn burst_lateness(rt: &Runtime) -> (Vec<Duration>, Duration, Busy) {
 
 /// One steady-state measurement: 10,000 sleeps of 1 ms, 100 at a time (100 tasks, 100 sleeps
 /// each), while a task keeps the thread busy with 50 us slices. Returns the sorted lateness
-/// and the busy task's poll count.
+/// and what the busy task saw.
 fn steady_lateness(rt: &Runtime) -> (Vec<Duration>, Busy) {
     const TASKS: usize = 100;
     const SLEEPS: usize = 100;
