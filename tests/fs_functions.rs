@@ -56,9 +56,28 @@ fn read_write_read_to_string() {
         fs::write(dir.join("big"), &big).await.unwrap();
         assert_eq!(fs::read(dir.join("big")).await.unwrap(), big);
 
-        // A file whose size statx reports as 0 is still read to its end.
+        // Sizes around the first read (8 KiB), which decides whether `read` asks for the size.
+        for len in [8191, 8192, 8193, 16384, 16385] {
+            let data = Rng::new(len as u64).bytes(len);
+            let path = dir.join(format!("len-{len}"));
+            fs::write(&path, &data).await.unwrap();
+            assert_eq!(
+                fs::read(&path).await.unwrap(),
+                data,
+                "a file of {len} bytes"
+            );
+        }
+
+        // A file whose size statx reports as 0 is still read to its end, past the first read.
         let status = fs::read_to_string("/proc/self/status").await.unwrap();
         assert!(status.contains("Pid:"), "got {status:?}");
+        let smaps = fs::read_to_string("/proc/self/smaps").await.unwrap();
+        assert!(smaps.len() > 8192, "smaps is {} bytes", smaps.len());
+        assert!(
+            smaps.ends_with('\n'),
+            "smaps cut short: {:?}",
+            &smaps[smaps.len() - 80..]
+        );
 
         // Failures.
         let missing = dir.join("missing");

@@ -22,10 +22,15 @@ use coring_runtime::op::path::{LinkAt, RenameAt, StatxAt, SymlinkAt, UnlinkAt};
 /// Bytes moved per read/write pair in [`copy`].
 const COPY_CHUNK: usize = 512 * 1024;
 
+/// What [`read`] reads before it asks the file's size.
+const READ_PROBE: usize = 8 * 1024;
+
 /// Reads the whole file at `path`.
 ///
-/// Opens it, asks its size (one `statx`) to size the buffer, and reads until end of file, so
-/// files whose size the kernel does not know in advance (`/proc`) are read whole too.
+/// Reads into a small buffer first, and asks the file's size (one `statx`) only when that
+/// buffer fills, to size the rest; then reads until end of file, so files whose size the kernel
+/// does not know in advance (`/proc`) are read whole too. Most files fit in the first read, and
+/// skip the `statx`, which io_uring always hands to an io-wq worker (a thread switch each way).
 ///
 /// ```
 /// # coring::runtime::Runtime::new().unwrap().block_on(async {
@@ -38,22 +43,17 @@ const COPY_CHUNK: usize = 512 * 1024;
 /// ```
 pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     let file = File::open(path).await?;
-    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-    let mut buf = Vec::new();
-    // One byte more than the size, so the read that finds the end needs no reallocation.
-    let hint = usize::try_from(size)
-        .unwrap_or(usize::MAX)
-        .saturating_add(1);
-    buf.try_reserve_exact(hint).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::OutOfMemory,
-            format!("coring: no memory to read a file of {size} bytes"),
-        )
-    })?;
+    let mut buf = Vec::with_capacity(READ_PROBE);
+    let mut sized = false;
     let mut pos = 0u64;
     loop {
         if buf.len() == buf.capacity() {
-            buf.reserve(buf.capacity().max(8192));
+            if sized {
+                buf.reserve(buf.capacity());
+            } else {
+                sized = true;
+                reserve_for_size(&file, &mut buf).await?;
+            }
         }
         let len = buf.len();
         let (result, slice) = file.read_at(buf.slice(len..), pos).await;
@@ -65,6 +65,22 @@ pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Grows `buf`, full with the start of `file`, to hold the whole file (its size from one
+/// `statx`) and one byte more, so the read that finds the end needs no reallocation.
+async fn reserve_for_size(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
+    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let wanted = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+        .max(2 * buf.capacity());
+    buf.try_reserve_exact(wanted - buf.len()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("coring: no memory to read a file of {size} bytes"),
+        )
+    })
 }
 
 /// Reads the whole file at `path` as UTF-8; invalid UTF-8 fails with `InvalidData`.
