@@ -85,6 +85,41 @@ fn read_dir_lists_three_thousand_entries() {
 }
 
 #[test]
+fn read_dir_is_a_stream() {
+    use futures_util::{StreamExt, TryStreamExt};
+    run(30, |dir| async move {
+        // More than one batch from the blocking pool.
+        let count = 3 * fs::READ_DIR_BATCH + 5;
+        let expected: BTreeSet<OsString> = (0..count)
+            .map(|i| {
+                let name = format!("s-{i:04}");
+                std::fs::write(dir.join(&name), b"").unwrap();
+                OsString::from(name)
+            })
+            .collect();
+        let names: BTreeSet<OsString> = fs::read_dir(&dir)
+            .await
+            .unwrap()
+            .map_ok(|entry| entry.file_name())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(names, expected);
+
+        // The stream ends, and stays ended.
+        let mut entries = fs::read_dir(&dir).await.unwrap();
+        let mut taken = 0;
+        while let Some(entry) = entries.next().await {
+            entry.unwrap();
+            taken += 1;
+        }
+        assert_eq!(taken, count);
+        assert!(entries.next().await.is_none());
+        assert!(entries.next_entry().await.unwrap().is_none());
+    });
+}
+
+#[test]
 fn read_dir_next_entry_is_cancel_safe() {
     run(30, |dir| async move {
         let count = 3 * fs::READ_DIR_BATCH + 5;

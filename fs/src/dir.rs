@@ -20,6 +20,7 @@ use std::task::{ready, Context, Poll};
 
 use coring_runtime::op::path::{MkDirAt, UnlinkAt};
 use coring_runtime::task::{spawn_blocking, JoinHandle};
+use futures_core::Stream;
 
 use crate::sys::{blocking, ring_or_blocking};
 use crate::{symlink_metadata, FileType, Metadata};
@@ -30,8 +31,10 @@ pub const BATCH: usize = 64;
 /// The entries of a directory, as [`read_dir`] returns them. Not `.` and `..`; in the order
 /// the file system gives them.
 ///
-/// [`next_entry`](ReadDir::next_entry) is cancel-safe: dropping its future loses no entry
-/// (a batch being fetched is kept and handed out by the next call).
+/// Take them with [`next_entry`](ReadDir::next_entry), or use the `ReadDir` as a
+/// [`Stream`] of `io::Result<DirEntry>` (which ends when the directory has no more entries).
+/// Either is cancel-safe: dropping the future loses no entry (a batch being fetched is kept
+/// and handed out by the next call).
 #[derive(Debug)]
 pub struct ReadDir {
     state: State,
@@ -117,6 +120,29 @@ impl ReadDir {
                 State::Done => return Poll::Ready(Ok(None)),
             }
         }
+    }
+}
+
+/// The entries one by one, as [`next_entry`](ReadDir::next_entry) gives them: `None` once the
+/// directory has no more.
+///
+/// ```
+/// use futures_util::TryStreamExt;
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = std::env::temp_dir().join(format!("coring-doc-dir-stream-{}", std::process::id()));
+/// coring::fs::create_dir_all(&dir).await?;
+/// coring::fs::write(dir.join("a"), b"a").await?;
+/// let entries: Vec<_> = coring::fs::read_dir(&dir).await?.try_collect().await?;
+/// assert_eq!(entries.len(), 1);
+/// coring::fs::remove_dir_all(&dir).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+impl Stream for ReadDir {
+    type Item = io::Result<DirEntry>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_entry(cx).map(Result::transpose)
     }
 }
 
