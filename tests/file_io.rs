@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -359,6 +360,48 @@ fn std_equivalent(what: &str) -> std::fs::OpenOptions {
         other => unreachable!("{other}"),
     }
     o
+}
+
+#[test]
+fn try_clone_and_into_std() {
+    run(|dir| async move {
+        let path = dir.join("clone");
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await
+            .unwrap();
+        file.register().await.unwrap();
+        let copy = file.try_clone().await.unwrap();
+        assert!(!copy.is_registered());
+        assert_ne!(copy.as_raw_fd(), file.as_raw_fd());
+        // The copy outlives the original, and shares its O_APPEND.
+        let (res, _) = file.write_all_at(b"one ", 0).await;
+        res.unwrap();
+        drop(file);
+        let (res, _) = copy.write_all_at(b"two", 0).await;
+        res.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"one two");
+        let fd = copy.as_raw_fd();
+        // SAFETY: F_GETFD takes no pointer and only queries the descriptor table.
+        let cloexec = unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC;
+        assert_eq!(cloexec, libc::FD_CLOEXEC);
+
+        // A registered file leaves the ring's table and stays open as a std file.
+        copy.register().await.unwrap();
+        let std_file = copy.into_std().await;
+        assert_eq!(std_file.as_raw_fd(), fd);
+        assert!(common::fd_is_open(fd));
+        assert_eq!(std_file.metadata().unwrap().len(), 7);
+        let back = File::from_std(std_file);
+        let (res, buf) = back.read_at(vec![0u8; 7], 0).await;
+        // Opened write-only: the read fails, the descriptor is the same open file.
+        assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EBADF));
+        assert_eq!(buf.len(), 7);
+        back.close().await.unwrap();
+    });
 }
 
 #[test]

@@ -75,6 +75,37 @@ impl File {
         }
     }
 
+    /// A second `File` for the same open file (`dup(2)` with close-on-exec): both see the
+    /// same contents, status flags (`O_DIRECT`, `O_APPEND`) and locks, and each is closed on
+    /// its own. The copy is not registered with the ring even when `self` is.
+    ///
+    /// ```
+    /// # coring::runtime::Runtime::new().unwrap().block_on(async {
+    /// let path = std::env::temp_dir().join(format!("coring-doc-clone-{}", std::process::id()));
+    /// let file = coring::fs::File::create(&path).await?;
+    /// let copy = file.try_clone().await?;
+    /// drop(file);
+    /// let (res, _) = copy.write_all_at(b"still open", 0).await;
+    /// res?;
+    /// assert_eq!(coring::fs::read(&path).await?, b"still open");
+    /// coring::fs::remove_file(&path).await?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn try_clone(&self) -> io::Result<File> {
+        Ok(File {
+            fd: Fd::from_owned(dup(&self.fd)?),
+            direct: self.direct,
+        })
+    }
+
+    /// The `std` file for this descriptor (taken out of the ring's registered file table if
+    /// it was there). Async like `tokio::fs::File::into_std`; nothing is awaited: an op whose
+    /// future was dropped may still run, and the descriptor stays open for it.
+    pub async fn into_std(self) -> std::fs::File {
+        std::fs::File::from(OwnedFd::from(self))
+    }
+
     /// Submits a read or write. On an `O_DIRECT` file the op enters the ring at once
     /// ([`Op::submit_eager`]): the device starts on it while the worker polls other tasks,
     /// as `fio` submits, rather than when the worker parks. Page-cache I/O completes inline
