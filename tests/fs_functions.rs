@@ -239,6 +239,26 @@ fn copy_ten_mib_byte_exact() {
         let mode = std::fs::metadata(&to).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o640, "permissions copied");
 
+        // A file the kernel will not copy by itself (its size reads as 0): the buffered
+        // copy takes over.
+        let status = dir.join("status");
+        let n = fs::copy("/proc/self/status", &status).await.unwrap();
+        let copied = std::fs::read_to_string(&status).unwrap();
+        assert_eq!(n, copied.len() as u64);
+        assert!(copied.contains("Name:"), "got {copied:?}");
+
+        // Onto another file system (tmpfs), where copy_file_range answers EXDEV: the buffered
+        // copy does it all.
+        let shm = std::path::Path::new("/dev/shm");
+        if shm.is_dir() {
+            let other = shm.join(format!("coring-copy-test-{}", std::process::id()));
+            let copied = fs::copy(&from, &other).await;
+            let back = std::fs::read(&other);
+            let _ = std::fs::remove_file(&other);
+            assert_eq!(copied.unwrap(), data.len() as u64);
+            assert!(back.unwrap() == data, "copy across file systems differs");
+        }
+
         // Empty file; missing source; a directory as source; a missing target directory.
         fs::write(dir.join("e"), b"").await.unwrap();
         assert_eq!(fs::copy(dir.join("e"), dir.join("e2")).await.unwrap(), 0);

@@ -5,22 +5,27 @@
 //!
 //! Each uses the ring where the kernel has an op (`OPENAT`, `READ`, `WRITE`, `STATX`,
 //! `RENAMEAT`, `UNLINKAT`, `LINKAT`, `SYMLINKAT`) and the blocking pool where it has none
-//! (`realpath`, `readlink`, `chmod`) or where [`kernel_supports`] says this kernel lacks the op.
-//! The probe runs once per process; see there.
+//! (`realpath`, `readlink`, `chmod`, `copy_file_range`) or where [`kernel_supports`] says this
+//! kernel lacks the op. The probe runs once per process; see there.
 //!
 //! [`kernel_supports`]: coring_runtime::op::fs::kernel_supports
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::sys::{blocking, ring_or_blocking, statx_path};
+use crate::sys::{blocking, dup, ring_or_blocking, statx_path};
 use crate::{File, Metadata, OpenOptions};
 use coring_runtime::buf::IoBuf;
 use coring_runtime::op::path::{LinkAt, RenameAt, StatxAt, SymlinkAt, UnlinkAt};
 
-/// Bytes moved per read/write pair in [`copy`].
+/// Bytes moved per read/write pair in [`copy`], where the kernel cannot copy by itself.
 const COPY_CHUNK: usize = 512 * 1024;
+
+/// Bytes the kernel copies per trip to the blocking pool in [`copy`] (a few milliseconds of
+/// page-cache copying: how long a dropped `copy` future may still copy).
+const COPY_RANGE_CHUNK: usize = 8 * 1024 * 1024;
 
 /// What [`read`] reads before it asks the file's size.
 const READ_PROBE: usize = 8 * 1024;
@@ -128,10 +133,14 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 /// Copies the contents and permission bits of the regular file `from` to `to` (created or
 /// truncated); returns the number of bytes copied.
 ///
-/// A loop of ring reads and writes, 512 KiB at a time (io_uring has no
-/// `copy_file_range` op; a reflink-capable file system would copy faster with
-/// `std::fs::copy` on the blocking pool). The permission bits are set with `fchmod` on the
-/// blocking pool. As with `std::fs::copy`, copying a file onto itself truncates it.
+/// The kernel copies the data (`copy_file_range(2)`, as `std::fs::copy` does: one copy
+/// between page caches, or a reflink or a server-side copy where the file system has them),
+/// on the blocking pool because io_uring has no op for it, 8 MiB per trip so that a dropped
+/// future stops the copy within one chunk. Where the kernel will not (across file systems
+/// on old kernels), ring reads and writes of 512 KiB copy the rest; they copy files of up to
+/// 512 KiB by themselves, which one read and one write move. The permission bits are set
+/// with `fchmod` on the blocking pool. As with `std::fs::copy`, copying a file onto itself
+/// truncates it.
 ///
 /// ```
 /// # coring::runtime::Runtime::new().unwrap().block_on(async {
@@ -164,14 +173,94 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
         .mode(perm.mode())
         .open(to)
         .await?;
-    let mut buf = Vec::with_capacity(COPY_CHUNK);
+    // A file that one read and one write move is not worth the trips to the pool (and a
+    // `/proc` file, whose size reads as 0, must be read to its end).
+    let copied = if meta.len() > COPY_CHUNK as u64 {
+        copy_in_kernel(&src, &dst, meta.len()).await?
+    } else {
+        0
+    };
+    let copied = copy_through_buffer(&src, &dst, copied).await?;
+    dst.set_permissions(perm).await?;
+    Ok(copied)
+}
+
+/// Copies `src` (of `size` bytes, as its `statx` said) to `dst` from their start with
+/// `copy_file_range(2)` on the blocking pool, a chunk per trip, and returns how far it got:
+/// to `size` or the end of the file, or to where the kernel declined (an error that means "not
+/// between these files", or nothing copied at the start, which is how a `/proc` file looks),
+/// for [`copy_through_buffer`] to go on from.
+async fn copy_in_kernel(src: &File, dst: &File, size: u64) -> io::Result<u64> {
+    // The jobs get their own descriptors: a job outlives a dropped `copy` future.
+    let mut fds = (dup(src)?, dup(dst)?);
     let mut pos = 0u64;
+    loop {
+        let (back, result) = blocking(move || {
+            let mut off_in = pos as libc::loff_t;
+            let mut off_out = off_in;
+            // SAFETY: both descriptors are open and owned by this job; the offsets are locals
+            // the kernel reads and advances.
+            let n = unsafe {
+                libc::copy_file_range(
+                    fds.0.as_raw_fd(),
+                    &mut off_in,
+                    fds.1.as_raw_fd(),
+                    &mut off_out,
+                    COPY_RANGE_CHUNK,
+                    0,
+                )
+            };
+            let result = if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as u64)
+            };
+            Ok((fds, result))
+        })
+        .await?;
+        fds = back;
+        match result {
+            Ok(0) => return Ok(pos),
+            Ok(n) => {
+                pos += n;
+                if pos >= size {
+                    // Whatever was appended since the `statx` is the buffered copy's.
+                    return Ok(pos);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if declined(&e) => return Ok(pos),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Errors of `copy_file_range(2)` that say it cannot copy between these two files (or not
+/// here at all: seccomp, an old kernel), not that the copy failed.
+fn declined(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ENOSYS
+                | libc::EXDEV
+                | libc::EINVAL
+                | libc::EOPNOTSUPP
+                | libc::EPERM
+                | libc::EBADF
+        )
+    )
+}
+
+/// Copies `src` to `dst` from `pos` to the end of `src` with ring reads and writes; returns
+/// the end.
+async fn copy_through_buffer(src: &File, dst: &File, mut pos: u64) -> io::Result<u64> {
+    let mut buf = Vec::with_capacity(COPY_CHUNK);
     loop {
         buf.clear();
         let (result, b) = src.read_at(buf, pos).await;
         buf = b;
         match result {
-            Ok(0) => break,
+            Ok(0) => return Ok(pos),
             Ok(n) => {
                 let (result, b) = dst.write_all_at(buf, pos).await;
                 buf = b;
@@ -182,8 +271,6 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
             Err(e) => return Err(e),
         }
     }
-    dst.set_permissions(perm).await?;
-    Ok(pos)
 }
 
 /// Renames `from` to `to`, replacing `to` if it exists (and, for directories, is empty).
