@@ -239,8 +239,8 @@ fn copy_ten_mib_byte_exact() {
         let mode = std::fs::metadata(&to).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o640, "permissions copied");
 
-        // A file the kernel will not copy by itself (its size reads as 0): the buffered
-        // copy takes over.
+        // A file whose size reads as 0 (so no larger than one buffer): the buffered copy
+        // reads it to its end.
         let status = dir.join("status");
         let n = fs::copy("/proc/self/status", &status).await.unwrap();
         let copied = std::fs::read_to_string(&status).unwrap();

@@ -187,9 +187,9 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
 
 /// Copies `src` (of `size` bytes, as its `statx` said) to `dst` from their start with
 /// `copy_file_range(2)` on the blocking pool, a chunk per trip, and returns how far it got:
-/// to `size` or the end of the file, or to where the kernel declined (an error that means "not
-/// between these files", or nothing copied at the start, which is how a `/proc` file looks),
-/// for [`copy_through_buffer`] to go on from.
+/// to `size` or the end of the file (sooner if the file was truncated meanwhile), or to where
+/// the kernel declined (an error that means "not between these files"), for
+/// [`copy_through_buffer`] to go on from.
 async fn copy_in_kernel(src: &File, dst: &File, size: u64) -> io::Result<u64> {
     // The jobs get their own descriptors: a job outlives a dropped `copy` future.
     let mut fds = (dup(src)?, dup(dst)?);

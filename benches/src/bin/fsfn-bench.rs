@@ -159,10 +159,7 @@ fn main() {
                 median_ratio(&small[ti][p], &small[ci][p])
             ));
         }
-        let c1 = concs
-            .iter()
-            .position(|&c| c == 1)
-            .map(|_| find(Engine::Coring, 1));
+        let c1 = concs.contains(&1).then(|| find(Engine::Coring, 1));
         match c1 {
             Some(ci) => md.push_str(&format!(
                 " {:.2} |\n",
