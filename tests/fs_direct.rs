@@ -7,7 +7,8 @@
 
 mod common;
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use common::{watchdog, Rng};
 use coring::buf::IoBuf;
 use coring::fs::{AlignedBuf, File, OpenOptions};
+use coring::op::rw::{Read, CURRENT_POSITION};
+use coring::op::Op;
 use coring::runtime::Runtime;
 
 /// The file's direct-I/O rules, as `statx(STATX_DIOALIGN)` reports them: (memory, offset).
@@ -385,14 +388,19 @@ fn einval_without_o_direct_is_left_alone() {
 }
 
 /// `io_uring_enter` calls made while one read of `file` is created and first polled, on the
-/// default (batching) io_uring runtime `rt`.
-async fn enters_for_one_read(rt: &Runtime, file: &File) -> u64 {
+/// default (batching) io_uring runtime `rt`, and whether that first poll finished it.
+async fn enters_for_one_read(rt: &Runtime, file: &File) -> (u64, bool) {
     let before = rt.metrics().enters;
     let mut read = std::pin::pin!(file.read_at(AlignedBuf::with_capacity(4096, 4096), 0));
-    let _ = common::poll_once(read.as_mut());
+    let first = common::poll_once(read.as_mut());
     let spent = rt.metrics().enters - before;
-    assert_eq!(read.await.0.unwrap(), 4096);
-    spent
+    let done_at_once = first.is_ready();
+    let (res, _) = match first {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => read.await,
+    };
+    assert_eq!(res.unwrap(), 4096);
+    (spent, done_at_once)
 }
 
 #[test]
@@ -419,15 +427,29 @@ fn direct_io_enters_the_ring_at_once_and_buffered_io_waits_for_the_park() {
                     .unwrap(),
             );
             let buffered = File::open(&path).await.unwrap();
-            let direct_enters = enters_for_one_read(rt_ref, &direct).await;
+            let (direct_enters, _) = enters_for_one_read(rt_ref, &direct).await;
             assert_eq!(direct_enters, 1, "O_DIRECT: entered at once");
-            let from_std_enters = enters_for_one_read(rt_ref, &from_std).await;
+            let (from_std_enters, _) = enters_for_one_read(rt_ref, &from_std).await;
             assert_eq!(
                 from_std_enters, 1,
                 "from_std with O_DIRECT: entered at once"
             );
-            let buffered_enters = enters_for_one_read(rt_ref, &buffered).await;
+            // With another op in the ring, a buffered read joins the batch of the park.
+            let (reader, mut writer) = std::io::pipe().unwrap();
+            let pending = Op::submit(Read::new(
+                reader.as_raw_fd(),
+                vec![0u8; 1],
+                CURRENT_POSITION,
+            ));
+            let (buffered_enters, done_at_once) = enters_for_one_read(rt_ref, &buffered).await;
             assert_eq!(buffered_enters, 0, "buffered: batched until the park");
+            assert!(!done_at_once, "buffered with an op in flight: batched");
+            writer.write_all(b"x").unwrap();
+            assert_eq!(pending.await.0.unwrap(), 1);
+            // With the ring idle, it is done by preadv2 at once, without entering the ring.
+            let (idle_enters, done_at_once) = enters_for_one_read(rt_ref, &buffered).await;
+            assert_eq!(idle_enters, 0, "buffered on an idle ring: no enter");
+            assert!(done_at_once, "buffered on an idle ring: done inline");
         });
         assert_eq!(rt.shutdown(), 0);
     });

@@ -54,6 +54,9 @@ pub struct Metrics {
     pub sqes: u64,
     /// Completion entries reaped from the ring (readiness events on epoll).
     pub cqes: u64,
+    /// Ops done by a plain non-blocking syscall instead of the ring, because the ring was
+    /// idle ([`Op::inline_or_submit`](crate::op::Op::inline_or_submit): page-cache reads).
+    pub ops_inline: u64,
     /// Cancellations requested (`IORING_OP_ASYNC_CANCEL` entries pushed).
     pub ops_cancelled: u64,
     /// Times the completion queue was found overflowed (`IORING_SQ_CQ_OVERFLOW`) and

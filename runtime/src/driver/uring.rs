@@ -259,6 +259,27 @@ impl UringDriver {
         self.submit_with(entry, Lifecycle::Submitted, true)
     }
 
+    /// Runs `attempt` (an op's non-blocking syscall, [`OpCode::try_inline`]) when the ring is
+    /// idle: running, nothing in flight, nothing queued, no SQPOLL thread to hand calls to,
+    /// so an op submitted now would be alone in its `io_uring_enter`. Counts the attempts
+    /// that did the op.
+    ///
+    /// [`OpCode::try_inline`]: crate::op::OpCode::try_inline
+    #[inline]
+    pub(crate) fn inline_if_idle(&self, attempt: impl FnOnce() -> Option<u32>) -> Option<u32> {
+        {
+            let inner = self.inner.borrow();
+            if inner.slots.len() != 0 || inner.flags.sqpoll || inner.state != State::Running {
+                return None;
+            }
+        }
+        let done = attempt();
+        if done.is_some() {
+            self.inner.borrow_mut().metrics.ops_inline += 1;
+        }
+        done
+    }
+
     /// Whether new ops are accepted (the runtime is not shutting down).
     pub(crate) fn accepts_ops(&self) -> bool {
         self.inner.borrow().state == State::Running

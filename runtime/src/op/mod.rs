@@ -150,6 +150,14 @@ pub unsafe trait OpCode: 'static {
         None
     }
 
+    /// The op done at once by a syscall that cannot block (`preadv2` with `RWF_NOWAIT` for a
+    /// read), for [`Op::inline_or_submit`]: `Some` with its result when it succeeded, `None`
+    /// when it would block, failed, or the op has no such form. On `None` the op goes to the
+    /// ring as usual, which has the last word on errors.
+    fn try_inline(&mut self) -> Option<u32> {
+        None
+    }
+
     /// The readiness fallback (the epoll backend): perform the op now, without blocking, or
     /// say what to wait for before trying again. Called again after each wait.
     fn fallback(&mut self) -> Fallback {
@@ -209,6 +217,17 @@ pub struct Op<T: OpCode> {
     resubmits: u8,
 }
 
+/// How [`Op::start`] hands an op to the ring.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Handoff {
+    /// Queued for the batch the worker submits when it parks.
+    Batched,
+    /// Queued, then the ring is entered at once.
+    Eager,
+    /// Done by [`OpCode::try_inline`] when the ring is idle, else batched.
+    InlineWhenIdle,
+}
+
 /// How often an op is submitted again after the kernel cancelled it on its own.
 const MAX_RESUBMITS: u8 = 3;
 
@@ -226,7 +245,7 @@ impl<T: OpCode> Op<T> {
     /// When that is impossible (no coring runtime on this thread, or it is shutting down) the
     /// op completes at once with the error, still handing back its resources.
     pub fn submit(data: T) -> Self {
-        Self::start(data, None, false)
+        Self::start(data, None, Handoff::Batched)
     }
 
     /// Submits `data` and enters the ring with it at once, instead of in the batch the worker
@@ -239,7 +258,22 @@ impl<T: OpCode> Op<T> {
     ///
     /// [`Builder::eager_submit`]: crate::runtime::Builder::eager_submit
     pub fn submit_eager(data: T) -> Self {
-        Self::start(data, None, true)
+        Self::start(data, None, Handoff::Eager)
+    }
+
+    /// Does the op by a plain syscall that cannot block ([`OpCode::try_inline`]) when it
+    /// would be alone in the ring; otherwise, or when that syscall would block, submits it as
+    /// [`submit`](Op::submit) does.
+    ///
+    /// Alone means no op in flight or queued and no other task ready to run (whose ops would
+    /// join the batch). The worker would then enter the kernel for this op only and wait for
+    /// it: for a page-cache read, the same copy plus an SQE, a CQE and a trip through the
+    /// scheduler, where `preadv2` does the copy alone. With company the op joins the batch,
+    /// the cheaper path there, and concurrent tasks keep taking turns. Since every op this
+    /// thread submitted earlier has completed, doing this one now reorders nothing. Never
+    /// with SQPOLL, where the application asked the kernel thread to make the calls.
+    pub fn inline_or_submit(data: T) -> Self {
+        Self::start(data, None, Handoff::InlineWhenIdle)
     }
 
     /// Submits `data` with a deadline: if the op has not completed `timeout` from now, it is
@@ -248,10 +282,10 @@ impl<T: OpCode> Op<T> {
     /// by the kernel: an op that completed (say, a `recv` that got data) is never reported as
     /// timed out.
     pub fn submit_with_timeout(data: T, timeout: std::time::Duration) -> Self {
-        Self::start(data, Some(timeout), false)
+        Self::start(data, Some(timeout), Handoff::Batched)
     }
 
-    fn start(mut data: T, timeout: Option<std::time::Duration>, eager: bool) -> Self {
+    fn start(mut data: T, timeout: Option<std::time::Duration>, handoff: Handoff) -> Self {
         if let Some(result) = data.short_circuit() {
             return Op::immediate(data, Ok(result), false);
         }
@@ -262,7 +296,15 @@ impl<T: OpCode> Op<T> {
         let mut deadline = None;
         let submitted = match &*driver {
             Driver::Uring(ring) => match timeout {
-                None if eager => ring.submit_eager(data.sqe()),
+                None if handoff == Handoff::Eager => ring.submit_eager(data.sqe()),
+                None if handoff == Handoff::InlineWhenIdle
+                    && !crate::runtime::context::tasks_ready() =>
+                {
+                    match ring.inline_if_idle(|| data.try_inline()) {
+                        Some(n) => return Op::immediate(data, Ok(n), true),
+                        None => ring.submit(data.sqe()),
+                    }
+                }
                 None => ring.submit(data.sqe()),
                 Some(timeout) => {
                     let mut link = timeout::LinkTimeout::new(timeout);
@@ -366,8 +408,8 @@ impl<T: OpCode> Future for Op<T> {
                 }
             }
             State::Immediate(result, ran) => {
-                // Done without waiting (epoll ops that were ready, short circuits): still
-                // spend budget, so a task looping on always-ready I/O yields.
+                // Done without waiting (epoll ops that were ready, short circuits, inline
+                // reads): still spend budget, so a task looping on always-ready I/O yields.
                 std::task::ready!(coop::poll_proceed(cx));
                 Completion {
                     result: result.take().unwrap_or_else(|| {

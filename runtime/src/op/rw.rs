@@ -52,6 +52,16 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
         }
     }
 
+    fn try_inline(&mut self) -> Option<u32> {
+        let iovec = libc::iovec {
+            iov_base: self.buf.stable_mut_ptr().cast(),
+            iov_len: clamp_len(self.buf.bytes_total()) as usize,
+        };
+        // SAFETY: the iovec describes the buffer's stable memory, writable for its length,
+        // and the call returns before anything else can touch the buffer.
+        unsafe { read_nowait(self.fd.raw(), &[iovec], self.offset) }
+    }
+
     fn fallback(&mut self) -> Fallback {
         let (fd, len) = (self.fd.raw(), self.buf.bytes_total());
         let ptr = self.buf.stable_mut_ptr().cast();
@@ -242,6 +252,12 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
         .build())
     }
 
+    fn try_inline(&mut self) -> Option<u32> {
+        // SAFETY: the iovecs describe the op's buffers, writable while the op lives, and the
+        // call returns before anything else can touch them.
+        unsafe { read_nowait(self.fd.raw(), &self.iovecs, self.offset) }
+    }
+
     fn fallback(&mut self) -> Fallback {
         let (fd, iov, count) = (
             self.fd.raw(),
@@ -272,6 +288,26 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
         });
         (result, self.bufs)
     }
+}
+
+/// `preadv2` with `RWF_NOWAIT` at `offset` ([`CURRENT_POSITION`]: the file position): what
+/// the page cache (or a stream's queue) holds, without waiting for a device. `None` when it
+/// would wait, or fails for any reason (a descriptor without `FMODE_NOWAIT` such as procfs
+/// files answers `EOPNOTSUPP`, a pipe at an offset `ESPIPE`): the ring then does the read,
+/// and reports the errors. May return fewer bytes than asked, when only part is cached.
+///
+/// # Safety
+/// Every iovec must describe memory writable for its length.
+unsafe fn read_nowait(fd: RawFd, iovecs: &[libc::iovec], offset: u64) -> Option<u32> {
+    let offset = if offset == CURRENT_POSITION {
+        -1
+    } else {
+        libc::off_t::try_from(offset).ok()?
+    };
+    let count = libc::c_int::try_from(iovecs.len()).ok()?;
+    // SAFETY: the caller vouches for the iovecs; `count` is their number.
+    let n = unsafe { libc::preadv2(fd, iovecs.as_ptr(), count, offset, libc::RWF_NOWAIT) };
+    u32::try_from(n).ok()
 }
 
 /// The readiness fallback shared by reads and writes at `offset`: the positional call for

@@ -46,6 +46,12 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     unsafe { core.as_ref() }.map(f)
 }
 
+/// Whether tasks wait in the current runtime's run queue: the ops they are about to start
+/// would join the batch this thread submits when it parks.
+pub(crate) fn tasks_ready() -> bool {
+    with_core(|core| core.scheduler.has_ready()).unwrap_or(false)
+}
+
 /// The current thread's driver, or an error naming the mistake.
 #[inline]
 pub(crate) fn driver() -> io::Result<Rc<Driver>> {
