@@ -106,9 +106,9 @@ impl File {
         std::fs::File::from(OwnedFd::from(self))
     }
 
-    /// Submits a read or write. On an `O_DIRECT` file the op enters the ring at once
-    /// ([`Op::submit_eager`]): the device starts on it while the worker polls other tasks,
-    /// as `fio` submits, rather than when the worker parks. Page-cache I/O completes inline
+    /// Submits a read or write. On an `O_DIRECT` file the op enters the ring at once when
+    /// other tasks are ready ([`Op::submit_eager`]): the device starts on it while the worker
+    /// polls them, rather than when the worker parks. Page-cache I/O completes inline
     /// and is cheaper batched; a read the ring would run alone is done by `preadv2` with
     /// `RWF_NOWAIT` when the page cache has it ([`Op::inline_or_submit`]). Writes have no
     /// such form: ext4 refuses `RWF_NOWAIT` for buffered writes, and a plain `pwrite` can

@@ -222,7 +222,7 @@ pub struct Op<T: OpCode> {
 enum Handoff {
     /// Queued for the batch the worker submits when it parks.
     Batched,
-    /// Queued, then the ring is entered at once.
+    /// Queued, then the ring is entered at once if other tasks are ready (else batched).
     Eager,
     /// Done by [`OpCode::try_inline`] when the ring is idle, else batched.
     InlineWhenIdle,
@@ -248,13 +248,16 @@ impl<T: OpCode> Op<T> {
         Self::start(data, None, Handoff::Batched)
     }
 
-    /// Submits `data` and enters the ring with it at once, instead of in the batch the worker
-    /// submits when it parks (what [`Builder::eager_submit`] does for every op).
+    /// Submits `data` and, when other tasks are ready to run, enters the ring with it at
+    /// once instead of in the batch the worker submits when it parks (what
+    /// [`Builder::eager_submit`] does for every op, always).
     ///
     /// For ops served by a device, such as O_DIRECT reads and writes: the device starts on
-    /// the op while the worker polls other tasks. It costs one `io_uring_enter` per op, which
-    /// ops completed inline (socket sends, page-cache reads) would only pay for. With SQPOLL,
-    /// or on the readiness backend, it is the same as [`submit`](Op::submit).
+    /// the op while the worker polls the other tasks. It costs one `io_uring_enter` per op,
+    /// which ops completed inline (socket sends, page-cache reads) would only pay for. With
+    /// no other task ready the worker parks right away, and the park submits the op in the
+    /// same call that waits for it, so then it is batched. With SQPOLL, or on the readiness
+    /// backend, it is the same as [`submit`](Op::submit).
     ///
     /// [`Builder::eager_submit`]: crate::runtime::Builder::eager_submit
     pub fn submit_eager(data: T) -> Self {
@@ -296,7 +299,9 @@ impl<T: OpCode> Op<T> {
         let mut deadline = None;
         let submitted = match &*driver {
             Driver::Uring(ring) => match timeout {
-                None if handoff == Handoff::Eager => ring.submit_eager(data.sqe()),
+                None if handoff == Handoff::Eager && crate::runtime::context::tasks_ready() => {
+                    ring.submit_eager(data.sqe())
+                }
                 None if handoff == Handoff::InlineWhenIdle
                     && !crate::runtime::context::tasks_ready() =>
                 {
