@@ -224,7 +224,7 @@ enum Handoff {
     Batched,
     /// Queued, then the ring is entered at once if other tasks are ready (else batched).
     Eager,
-    /// Done by [`OpCode::try_inline`] when the ring is idle, else batched.
+    /// Done by [`OpCode::try_inline`] when the op would be alone in the ring, else batched.
     InlineWhenIdle,
 }
 
