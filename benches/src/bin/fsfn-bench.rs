@@ -253,53 +253,38 @@ trait AsyncFs: Copy + 'static {
     async fn remove(self, path: PathBuf);
 }
 
-#[derive(Clone, Copy)]
-struct CoringFs;
+/// An [`AsyncFs`] on the free functions of `$fs`: `coring::fs` and `tokio::fs` name and shape
+/// them alike, so one body serves both.
+macro_rules! async_fs {
+    ($engine:ident, $($fs:ident)::+, $name:literal) => {
+        #[derive(Clone, Copy)]
+        struct $engine;
 
-impl AsyncFs for CoringFs {
-    async fn write(self, path: PathBuf, data: Vec<u8>) {
-        coring::fs::write(path, data).await.expect("coring write")
-    }
-    async fn read(self, path: PathBuf) -> usize {
-        coring::fs::read(path).await.expect("coring read").len()
-    }
-    async fn metadata(self, path: PathBuf) -> usize {
-        coring::fs::metadata(path)
-            .await
-            .expect("coring metadata")
-            .len() as usize
-    }
-    async fn copy(self, from: PathBuf, to: PathBuf) -> usize {
-        coring::fs::copy(from, to).await.expect("coring copy") as usize
-    }
-    async fn remove(self, path: PathBuf) {
-        coring::fs::remove_file(path).await.expect("coring remove")
-    }
+        impl AsyncFs for $engine {
+            async fn write(self, path: PathBuf, data: Vec<u8>) {
+                $($fs)::+::write(path, data).await.expect(concat!($name, " write"))
+            }
+            async fn read(self, path: PathBuf) -> usize {
+                $($fs)::+::read(path).await.expect(concat!($name, " read")).len()
+            }
+            async fn metadata(self, path: PathBuf) -> usize {
+                $($fs)::+::metadata(path)
+                    .await
+                    .expect(concat!($name, " metadata"))
+                    .len() as usize
+            }
+            async fn copy(self, from: PathBuf, to: PathBuf) -> usize {
+                $($fs)::+::copy(from, to).await.expect(concat!($name, " copy")) as usize
+            }
+            async fn remove(self, path: PathBuf) {
+                $($fs)::+::remove_file(path).await.expect(concat!($name, " remove"))
+            }
+        }
+    };
 }
 
-#[derive(Clone, Copy)]
-struct TokioFs;
-
-impl AsyncFs for TokioFs {
-    async fn write(self, path: PathBuf, data: Vec<u8>) {
-        tokio::fs::write(path, data).await.expect("tokio write")
-    }
-    async fn read(self, path: PathBuf) -> usize {
-        tokio::fs::read(path).await.expect("tokio read").len()
-    }
-    async fn metadata(self, path: PathBuf) -> usize {
-        tokio::fs::metadata(path)
-            .await
-            .expect("tokio metadata")
-            .len() as usize
-    }
-    async fn copy(self, from: PathBuf, to: PathBuf) -> usize {
-        tokio::fs::copy(from, to).await.expect("tokio copy") as usize
-    }
-    async fn remove(self, path: PathBuf) {
-        tokio::fs::remove_file(path).await.expect("tokio remove")
-    }
-}
+async_fs!(CoringFs, coring::fs, "coring");
+async_fs!(TokioFs, tokio::fs, "tokio");
 
 /// Spawns a task on the runtime running on this thread and waits for it.
 type Spawn = fn(std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) -> Joined;
