@@ -3,8 +3,10 @@
 //!
 //! A [`FixedBufPool`] registers its buffers with the current thread's ring. A [`FixedBuf`]
 //! checked out of it is an ordinary [`IoBuf`]/[`IoBufMut`]; file reads and writes notice
-//! that it is registered and use `IORING_OP_READ_FIXED` / `WRITE_FIXED` by themselves. A
-//! buffer returns to its pool when dropped.
+//! that it is registered and use `IORING_OP_READ_FIXED` / `WRITE_FIXED` by themselves,
+//! except a write to a buffered (not `O_DIRECT`) file, which copies into the page cache
+//! faster from the buffer's address (see `Write::by_address`). A buffer returns to its pool
+//! when dropped.
 //!
 //! # Memory
 //! The buffers are freed only when the pool and every `FixedBuf` (which an in-flight op

@@ -48,9 +48,10 @@ pub unsafe trait IoBuf: Unpin + 'static {
     fn bytes_total(&self) -> usize;
 
     /// The index of the registered buffer this memory lies in, for buffers from a
-    /// [`FixedBufPool`]: file ops then use `READ_FIXED` / `WRITE_FIXED`. `None` (the
-    /// default) for ordinary memory. Zero-copy sends (`send_zc`) from such a buffer use its
-    /// registered pages too.
+    /// [`FixedBufPool`]: file ops then use `READ_FIXED` / `WRITE_FIXED` (buffered file
+    /// writes excepted: see [`Write::by_address`](crate::op::rw::Write::by_address)).
+    /// `None` (the default) for ordinary memory. Zero-copy sends (`send_zc`) from such a
+    /// buffer use its registered pages too.
     fn fixed_index(&self) -> Option<u16> {
         None
     }

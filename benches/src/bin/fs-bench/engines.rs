@@ -213,7 +213,8 @@ const FILL: u8 = 0x5a;
 pub enum CoringVariant {
     /// `coring::fs::File` with `read_at`/`write_at` into `coring::fs::AlignedBuf`.
     Plain,
-    /// The same with buffers from a `coring::buf::FixedBufPool` (`READ_FIXED`/`WRITE_FIXED`).
+    /// The same with buffers from a `coring::buf::FixedBufPool` (`READ_FIXED`, and
+    /// `WRITE_FIXED` for direct writes: `File` sends buffered writes by address).
     Fixed,
     /// Plain buffers, the file registered with the ring (`File::register`: ops name a slot
     /// of the ring's file table, `IOSQE_FIXED_FILE`).

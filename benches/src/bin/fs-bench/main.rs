@@ -606,7 +606,8 @@ What is measured (command and engines: `benches/src/bin/fs-bench/`):
   --cpus_allowed=CPU` on the same file (`--norandommap --randrepeat=0` for random reads).
 - `coring`: `coring::fs::OpenOptions` (`direct` for O_DIRECT), QD tasks each looping over
   `File::read_at`/`write_at` with its own `coring::fs::AlignedBuf`. `coring-fixed`: the same
-  with buffers from a `coring::buf::FixedBufPool` (`READ_FIXED`/`WRITE_FIXED`);
+  with buffers from a `coring::buf::FixedBufPool` (`READ_FIXED`, and `WRITE_FIXED` for
+  direct writes: `File` sends buffered writes by address);
   `coring-regfile`: plain buffers, the file registered (`File::register`, `IOSQE_FIXED_FILE`);
   `coring-eager`: plain buffers, each op submitted at once (`Builder::eager_submit`).
 - `monoio`: `monoio::fs::File::read_at`/`write_at` (io_uring driver), same task loop.
