@@ -103,9 +103,9 @@ pub mod fs {
 /// runtime-agnostic (they wake through `Waker`s, which coring lets any thread use) and they
 /// work for `!Send` messages on one worker as well as for `Send` messages between workers.
 ///
-/// - [`mpsc`]: multi-producer channels from `async-channel` (smol-rs), `bounded(n)` with
+/// - [`mpsc`](sync::mpsc): multi-producer channels from `async-channel` (smol-rs), `bounded(n)` with
 ///   back-pressure and `unbounded()`; `send(v).await`, `recv().await`.
-/// - [`oneshot`]: a single value from `futures-channel`; the receiver is a future.
+/// - [`oneshot`](sync::oneshot): a single value from `futures-channel`; the receiver is a future.
 ///
 /// ```
 /// # coring::runtime::Runtime::new().unwrap().block_on(async {

@@ -1,9 +1,9 @@
 //! The driver: what a thread's ops are submitted to, and what its runtime parks in.
 //!
 //! Two backends run the same ops:
-//! - [`uring`]: one io_uring per thread (the fast path, and the default whenever the kernel
+//! - `uring`: one io_uring per thread (the fast path, and the default whenever the kernel
 //!   allows it);
-//! - [`epoll`]: a readiness loop for where io_uring is refused (Docker's and containerd's
+//! - `epoll`: a readiness loop for where io_uring is refused (Docker's and containerd's
 //!   default seccomp profiles, `kernel.io_uring_disabled`, gVisor). Each op tries its
 //!   syscall without blocking and waits for readiness when told `EAGAIN`
 //!   ([`OpCode::fallback`](crate::op::OpCode::fallback)).
@@ -12,7 +12,7 @@
 //! `CORING_DRIVER` environment variable) and reported by
 //! [`Runtime::driver_kind`](crate::runtime::Runtime::driver_kind).
 //!
-//! Both keep in-flight ops in one table ([`slots`]): `user_data` (or the readiness key) is the
+//! Both keep in-flight ops in one table (`slots`): `user_data` (or the readiness key) is the
 //! slot index plus a generation, so a late event never wakes the wrong task.
 
 pub(crate) mod epoll;

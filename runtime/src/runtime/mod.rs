@@ -2,7 +2,7 @@
 //! [`Runtime::block_on`]; optionally more worker threads, each with its own ring.
 //!
 //! # The loop
-//! Each turn polls the `block_on` future if it was woken, then up to [`TICK`] queued tasks,
+//! Each turn polls the `block_on` future if it was woken, then up to `TICK` (64) queued tasks,
 //! fires expired timers, takes in work other threads sent, then parks the driver: one
 //! `io_uring_enter` submits everything the tasks queued and reaps completions. When nothing is
 //! ready the same call blocks until a completion, a wake-up from another thread, or the next
