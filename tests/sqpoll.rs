@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{uring, watchdog, within, TempDir};
 use coring::buf::IoBuf;
 use coring::fs::OpenOptions;
-use coring::net::{TcpListener, TcpStream};
+use coring::net::{TcpListener, TcpStream, UnixStream};
 use coring::op::timeout::Timeout;
 use coring::op::Op;
 use coring::runtime::Runtime;
@@ -112,6 +112,58 @@ async fn burst(file: Rc<coring::fs::File>, n: usize) {
             .await
             .unwrap();
     }
+}
+
+/// Reads queued ahead of the writes they wait for, more of them than the SQ holds, while the
+/// SQ thread sleeps: the SQ (8 entries) takes the first reads, the rest and the writes wait in
+/// the runtime's backlog. The park must keep feeding the backlog to the kernel as the SQ thread
+/// frees room; a park that went to sleep waiting for a completion instead would wait forever,
+/// since no read can complete before its write is submitted.
+#[test]
+fn sqpoll_backlog_reaches_the_kernel_while_the_runtime_waits() {
+    watchdog(60, || {
+        let rt = uring()
+            .entries(8)
+            .sqpoll(Duration::from_millis(10))
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for round in 0..3 {
+                let pairs: Rc<Vec<_>> =
+                    Rc::new((0..24).map(|_| UnixStream::pair().unwrap()).collect());
+                // Far past the 10 ms idle time: the SQ thread is asleep when the burst comes.
+                coring::time::sleep(Duration::from_millis(50)).await;
+                let readers: Vec<_> = (0..pairs.len())
+                    .map(|i| {
+                        let pairs = pairs.clone();
+                        coring::spawn(async move {
+                            let (res, buf) = pairs[i].0.read(vec![0u8; 1]).await;
+                            assert_eq!(res.unwrap(), 1);
+                            assert_eq!(buf[0], i as u8);
+                        })
+                    })
+                    .collect();
+                let writer = {
+                    let pairs = pairs.clone();
+                    coring::spawn(async move {
+                        for (i, (_, tx)) in pairs.iter().enumerate() {
+                            let (res, _) = tx.write_all(vec![i as u8]).await;
+                            res.unwrap();
+                        }
+                    })
+                };
+                within(Duration::from_secs(5), &format!("round {round}"), async {
+                    writer.await.unwrap();
+                    for reader in readers {
+                        reader.await.unwrap();
+                    }
+                })
+                .await;
+            }
+        });
+        assert_eq!(rt.shutdown(), 0);
+        assert_eq!(rt.op_slots(), 0);
+    });
 }
 
 fn burst_after_idle(rt: Runtime) {

@@ -43,6 +43,7 @@ use crate::op::Orphan;
 const IORING_REGISTER_RING_FDS: libc::c_uint = 20;
 const IORING_ENTER_GETEVENTS: u32 = 1;
 const IORING_ENTER_SQ_WAKEUP: u32 = 2;
+const IORING_ENTER_SQ_WAIT: u32 = 4;
 const IORING_ENTER_EXT_ARG: u32 = 8;
 const IORING_ENTER_REGISTERED_RING: u32 = 16;
 
@@ -435,9 +436,19 @@ impl UringDriver {
                 inner.close_released_files(files);
             }
             inner.flush_backlog();
+            if !inner.backlog.is_empty() {
+                inner.make_sq_room();
+                inner.flush_backlog();
+            }
             let mut deferred = self.deferred.borrow_mut();
             let has_deferred = !deferred.is_empty();
-            let block = may_wait && !has_deferred && inner.ring.completion().is_empty();
+            // Never sleep while entries wait in the backlog: the completions this thread would
+            // wait for may depend on them (a read whose data a queued write sends), and nothing
+            // wakes it when the SQ frees room.
+            let block = may_wait
+                && !has_deferred
+                && inner.ring.completion().is_empty()
+                && inner.backlog.is_empty();
             let result = inner.enter(block, timeout);
             may_wait = false;
             inner.reap(&mut deferred);
@@ -638,6 +649,27 @@ impl Inner {
             self.push(entry);
         }
         self.released_files = released;
+    }
+
+    /// Makes room in a full SQ for the backlog. With SQPOLL the kernel's SQ thread takes the
+    /// entries: wait until it has taken some (`IORING_ENTER_SQ_WAIT`, waking it if it sleeps).
+    /// Otherwise submit them. A failure (`EINTR`, `EBUSY`) leaves the backlog for the next
+    /// round of the park.
+    fn make_sq_room(&mut self) {
+        let sq = self.ring.submission();
+        let pending = sq.len() as u32;
+        let sqpoll_asleep = self.flags.sqpoll && sq.need_wakeup();
+        drop(sq);
+        let _ = if self.flags.sqpoll {
+            let wakeup = if sqpoll_asleep {
+                IORING_ENTER_SQ_WAKEUP
+            } else {
+                0
+            };
+            self.enter_raw(0, 0, IORING_ENTER_SQ_WAIT | wakeup, None)
+        } else {
+            self.enter_raw(pending, 0, 0, None)
+        };
     }
 
     fn flush_backlog(&mut self) {
