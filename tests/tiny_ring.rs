@@ -5,6 +5,7 @@
 mod common;
 
 use std::cell::Cell;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -121,11 +122,39 @@ fn tiny_ring_thousands_of_ops() {
     });
 }
 
+/// The smallest ring a user can ask for: `entries(1)` (built with the 2-entry minimum).
 #[test]
 fn one_entry_ring() {
     watchdog(60, || {
         let rt = uring().entries(1).cq_entries(2).build().unwrap();
         run_mixed_load(&rt, 400);
+    });
+}
+
+/// An op with a timeout is two linked entries that must reach the SQ together; a ring asked
+/// for one entry still takes them.
+#[test]
+fn one_entry_ring_takes_an_op_with_a_timeout() {
+    watchdog(30, || {
+        let rt = uring().entries(1).cq_entries(2).build().unwrap();
+        rt.block_on(async {
+            let (rx, _tx) = coring::net::UnixStream::pair().unwrap();
+            let read = coring::op::rw::Read::new(
+                rx.as_raw_fd(),
+                vec![0u8; 8],
+                coring::op::rw::CURRENT_POSITION,
+            );
+            let (res, _) = within(
+                Duration::from_secs(5),
+                "a read with a 50 ms timeout",
+                Op::submit_with_timeout(read, Duration::from_millis(50)),
+            )
+            .await;
+            let err = res.expect_err("nothing was sent: the timeout ends the read");
+            assert_eq!(err.raw_os_error(), Some(libc::ECANCELED), "{err}");
+        });
+        assert_eq!(rt.shutdown(), 0);
+        assert_eq!(rt.op_slots(), 0);
     });
 }
 

@@ -75,6 +75,10 @@ impl fmt::Display for RingFlags {
     }
 }
 
+/// The smallest SQ built: room for the largest group of linked entries the runtime submits
+/// (an op and its `IORING_OP_LINK_TIMEOUT`).
+const MIN_SQ_ENTRIES: u32 = 2;
+
 /// Builds the ring, dropping optional flags the kernel rejects.
 pub(crate) fn build_ring(config: &RingConfig) -> io::Result<(IoUring, RingFlags)> {
     if config.entries == 0 {
@@ -83,10 +87,13 @@ pub(crate) fn build_ring(config: &RingConfig) -> io::Result<(IoUring, RingFlags)
             "coring: ring entries must be at least 1",
         ));
     }
+    // An op with a timeout is two linked entries that must enter the SQ together (the
+    // backlog keeps them whole), so the SQ holds at least two.
+    let entries = config.entries.max(MIN_SQ_ENTRIES);
     let cq_entries = config
         .cq_entries
-        .unwrap_or(config.entries.saturating_mul(2))
-        .max(config.entries.saturating_mul(2));
+        .unwrap_or(entries.saturating_mul(2))
+        .max(entries.saturating_mul(2));
     let mut tuning = vec![
         Tuning::DeferTaskrun,
         Tuning::SingleIssuer,
@@ -115,7 +122,7 @@ pub(crate) fn build_ring(config: &RingConfig) -> io::Result<(IoUring, RingFlags)
                 Tuning::SubmitAll => builder.setup_submit_all(),
             };
         }
-        match builder.build(config.entries) {
+        match builder.build(entries) {
             Ok(ring) => {
                 let flags = RingFlags {
                     defer_taskrun: tuning.contains(&Tuning::DeferTaskrun),

@@ -45,7 +45,8 @@ impl Builder {
         }
     }
 
-    /// Submission queue entries per ring (rounded up to a power of two by the kernel).
+    /// Submission queue entries per ring (rounded up to a power of two by the kernel; at
+    /// least 2, so that an op and its linked timeout fit in together).
     pub fn entries(mut self, entries: u32) -> Self {
         self.config.entries = entries;
         self
