@@ -586,10 +586,11 @@ impl Inner {
             if self.try_push_group(group) {
                 return;
             }
+            // Without SQPOLL, hand the full queue to the kernel and try once more. With it,
+            // waiting for the SQ thread here would stall the task being polled: the park
+            // does that.
             if !self.flags.sqpoll {
-                // Hand the full queue to the kernel and try once more.
-                let pending = self.ring.submission().len() as u32;
-                let _ = self.enter_raw(pending, 0, 0, None);
+                self.make_sq_room();
                 if self.try_push_group(group) {
                     return;
                 }
@@ -657,17 +658,17 @@ impl Inner {
     /// round of the park.
     fn make_sq_room(&mut self) {
         let sq = self.ring.submission();
-        let pending = sq.len() as u32;
-        let sqpoll_asleep = self.flags.sqpoll && sq.need_wakeup();
-        drop(sq);
         let _ = if self.flags.sqpoll {
-            let wakeup = if sqpoll_asleep {
+            let wakeup = if sq.need_wakeup() {
                 IORING_ENTER_SQ_WAKEUP
             } else {
                 0
             };
+            drop(sq);
             self.enter_raw(0, 0, IORING_ENTER_SQ_WAIT | wakeup, None)
         } else {
+            let pending = sq.len() as u32;
+            drop(sq);
             self.enter_raw(pending, 0, 0, None)
         };
     }
