@@ -134,9 +134,26 @@ impl Job {
             .unwrap_or_else(|e| panic!("open {}: {e}", self.path.display()))
     }
 
-    fn rate(&self, ops: u64) -> f64 {
-        ops as f64 / self.secs.as_secs_f64()
+    /// The run's result from the operations each task completed in the window.
+    fn result(&self, task_ops: &[u64]) -> Run {
+        Run {
+            ops_per_s: task_ops.iter().sum::<u64>() as f64 / self.secs.as_secs_f64(),
+            task_ops: task_ops
+                .iter()
+                .min()
+                .zip(task_ops.iter().max())
+                .map(|(a, b)| (*a, *b)),
+        }
     }
+}
+
+/// What one run of an engine measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    pub ops_per_s: f64,
+    /// The fewest and the most operations one of the QD tasks completed in the window: how
+    /// evenly the engine served them (`None` for fio, which does not say).
+    pub task_ops: Option<(u64, u64)>,
 }
 
 /// The measured window.
@@ -224,7 +241,7 @@ pub enum CoringVariant {
 }
 
 /// coring: `OpenOptions` (with `direct`), QD tasks of `read_at`/`write_at`.
-pub fn run_coring(job: &Job, variant: CoringVariant) -> Result<f64, String> {
+pub fn run_coring(job: &Job, variant: CoringVariant) -> Result<Run, String> {
     let rt = coring::runtime::Runtime::builder()
         .eager_submit(variant == CoringVariant::Eager)
         .build()
@@ -273,11 +290,11 @@ pub fn run_coring(job: &Job, variant: CoringVariant) -> Result<f64, String> {
                 }
             });
         }
-        let mut ops = 0;
+        let mut task_ops = Vec::new();
         for h in handles {
-            ops += h.await.map_err(|e| format!("coring task: {e}"))?;
+            task_ops.push(h.await.map_err(|e| format!("coring task: {e}"))?);
         }
-        Ok(job.rate(ops))
+        Ok(job.result(&task_ops))
     })
     .inspect(|_| {
         let m = rt.metrics();
@@ -316,7 +333,7 @@ async fn coring_task<B: coring::buf::IoBufMut>(
 
 /// monoio: a std file handed to `monoio::fs::File::from_std`, `read_at`/`write_at` into
 /// owned aligned buffers.
-pub fn run_monoio(job: &Job) -> Result<f64, String> {
+pub fn run_monoio(job: &Job) -> Result<Run, String> {
     let file = job.open_std();
     let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
         .build()
@@ -345,18 +362,18 @@ pub fn run_monoio(job: &Job) -> Result<f64, String> {
                 }
             }));
         }
-        let mut ops = 0;
+        let mut task_ops = Vec::new();
         for h in handles {
-            ops += h.await;
+            task_ops.push(h.await);
         }
-        Ok(job.rate(ops))
+        Ok(job.result(&task_ops))
     })
 }
 
 /// tokio: `tokio::fs::File` has no positional read or write, so each operation is
 /// `spawn_blocking(pread/pwrite)` (what `tokio::fs` runs inside) from QD tasks on a
 /// current_thread runtime. The blocking threads inherit the CPU pinning.
-pub fn run_tokio(job: &Job) -> Result<f64, String> {
+pub fn run_tokio(job: &Job) -> Result<Run, String> {
     let file = Arc::new(job.open_std());
     let rt = tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(job.qd.max(1))
@@ -391,11 +408,11 @@ pub fn run_tokio(job: &Job) -> Result<f64, String> {
                 }
             }));
         }
-        let mut ops = 0;
+        let mut task_ops = Vec::new();
         for h in handles {
-            ops += h.await.map_err(|e| format!("tokio task: {e}"))?;
+            task_ops.push(h.await.map_err(|e| format!("tokio task: {e}"))?);
         }
-        Ok(job.rate(ops))
+        Ok(job.result(&task_ops))
     })
 }
 
@@ -405,7 +422,7 @@ pub fn run_tokio(job: &Job) -> Result<f64, String> {
 /// and consumes the buffer of each write, so every operation allocates one: the DMA buffers
 /// come from its registered `io_memory` area (sized here to hold every in-flight buffer
 /// twice), buffered writes allocate a `Vec`.
-pub fn run_glommio(job: &Job) -> Result<f64, String> {
+pub fn run_glommio(job: &Job) -> Result<Run, String> {
     use glommio::{LocalExecutorBuilder, Placement};
     let job = job.clone();
     let io_memory = (2 * job.qd * job.bs()).max(10 << 20);
@@ -419,7 +436,7 @@ pub fn run_glommio(job: &Job) -> Result<f64, String> {
         .map_err(|e| format!("glommio executor: {e}"))?
 }
 
-async fn glommio_job(job: &Job) -> Result<f64, String> {
+async fn glommio_job(job: &Job) -> Result<Run, String> {
     use glommio::io::{BufferedFile, DmaFile, OpenOptions};
     let (bs, w, writes) = (job.bs(), job.window(), job.workload.writes());
     let mut o = OpenOptions::new();
@@ -480,11 +497,11 @@ async fn glommio_job(job: &Job) -> Result<f64, String> {
             }));
         }
     }
-    let mut ops = 0;
+    let mut task_ops = Vec::new();
     for t in tasks {
-        ops += t.await;
+        task_ops.push(t.await);
     }
-    Ok(job.rate(ops))
+    Ok(job.result(&task_ops))
 }
 
 /// `len` bytes of 4 KiB-aligned owned memory, filled with `FILL`, for monoio and tokio.

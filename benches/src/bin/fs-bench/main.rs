@@ -31,7 +31,8 @@
 //!
 //! Outputs in `DIR` (default `docs/bench`): `fs.md` (everything from a line
 //! `<!-- analysis -->` on in an existing `fs.md` is kept), `fs.csv` (medians), `fs-raw.csv`
-//! (every run).
+//! (every run, with the fewest and the most operations one of its QD tasks completed: how
+//! evenly the engine served them).
 
 mod engines;
 
@@ -43,7 +44,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use coring_bench::{die, machine_busy_us, median, proc_cpu_us, sh, Args};
-use engines::{CoringVariant, Job, Rng, Workload};
+use engines::{CoringVariant, Job, Rng, Run, Workload};
 
 const ENGINES: &[&str] = &[
     "fio",
@@ -65,6 +66,8 @@ struct Sample {
     engine: String,
     /// Operations per second, NaN on error.
     ops: f64,
+    /// The fewest and the most operations one task completed (see [`Run::task_ops`]).
+    task_ops: Option<(u64, u64)>,
     /// CPUs used by other processes during the run.
     others: f64,
     error: Option<String>,
@@ -164,7 +167,7 @@ fn main() {
             for i in 0..n {
                 let engine = &engines[(i + round) % n];
                 // Run again (at most `retries` times) while other processes were busy.
-                let (mut ops, mut others, mut error) = run_one(&job, engine);
+                let (mut run, mut others, mut error) = run_one(&job, engine);
                 for _ in 0..retries {
                     if others <= max_others || error.is_some() {
                         break;
@@ -172,15 +175,19 @@ fn main() {
                     eprintln!("  others used {others:.2} CPUs: again");
                     let again = run_one(&job, engine);
                     if again.1 < others {
-                        (ops, others, error) = again;
+                        (run, others, error) = again;
                     }
                 }
                 eprintln!(
-                    "round {round} {:10} {:8} qd={:2} {engine:12} {:>9} others {others:.2}{}",
+                    "round {round} {:10} {:8} qd={:2} {engine:12} {:>9} others {others:.2}{}{}",
                     workload.name(),
                     mode_name(point.direct),
                     point.qd,
-                    format_rate(workload, ops),
+                    format_rate(workload, run.ops_per_s),
+                    run.task_ops
+                        .filter(|_| point.qd > 1)
+                        .map(|(min, max)| format!(", ops per task {min}-{max}"))
+                        .unwrap_or_default(),
                     error
                         .as_deref()
                         .map(|e| format!(" ERROR {e}"))
@@ -190,7 +197,8 @@ fn main() {
                     round,
                     point,
                     engine: engine.clone(),
-                    ops,
+                    ops: run.ops_per_s,
+                    task_ops: run.task_ops,
                     others,
                     error,
                 });
@@ -265,7 +273,7 @@ fn format_rate(w: Workload, ops: f64) -> String {
 }
 
 /// Prepares the files for `job`, runs `engine` and measures what other processes used.
-fn run_one(job: &Job, engine: &str) -> (f64, f64, Option<String>) {
+fn run_one(job: &Job, engine: &str) -> (Run, f64, Option<String>) {
     prepare(job);
     let pid = std::process::id();
     let t0 = Instant::now();
@@ -298,8 +306,14 @@ fn run_one(job: &Job, engine: &str) -> (f64, f64, Option<String>) {
         + children_cpu_us().saturating_sub(child0);
     let others = busy.saturating_sub(mine) as f64 / wall;
     match res {
-        Ok(ops) => (ops, others, None),
-        Err(e) => (f64::NAN, others, Some(e.replace('\n', " "))),
+        Ok(run) => (run, others, None),
+        Err(e) => {
+            let failed = Run {
+                ops_per_s: f64::NAN,
+                task_ops: None,
+            };
+            (failed, others, Some(e.replace('\n', " ")))
+        }
     }
 }
 
@@ -333,7 +347,7 @@ fn prepare(job: &Job) {
 }
 
 /// `fio --ioengine=io_uring` with the job's parameters; operations per second.
-fn run_fio(job: &Job) -> Result<f64, String> {
+fn run_fio(job: &Job) -> Result<Run, String> {
     let rw = match job.workload {
         Workload::RandRead4k => "randread",
         Workload::SeqRead1m => "read",
@@ -371,6 +385,10 @@ fn run_fio(job: &Job) -> Result<f64, String> {
         .find(|l| l.starts_with("3;"))
         .and_then(|l| l.split(';').nth(field))
         .and_then(|v| v.parse().ok())
+        .map(|ops_per_s| Run {
+            ops_per_s,
+            task_ops: None,
+        })
         .ok_or_else(|| format!("fio: no IOPS in {text:?}"))
 }
 
@@ -572,11 +590,17 @@ fn report(
 }
 
 fn raw_csv(workloads: &[Workload], samples: &[Sample]) -> String {
-    let mut csv = String::from("round,workload,mode,qd,engine,ops_per_s,others_cpus,error\n");
+    let mut csv = String::from(
+        "round,workload,mode,qd,engine,ops_per_s,others_cpus,error,task_ops_min,task_ops_max\n",
+    );
     for s in samples {
+        let (min, max) = s
+            .task_ops
+            .map(|(min, max)| (min.to_string(), max.to_string()))
+            .unwrap_or_default();
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{:.0},{:.3},{}",
+            "{},{},{},{},{},{:.0},{:.3},{},{min},{max}",
             s.round,
             workloads[s.point.workload].name(),
             mode_name(s.point.direct),
@@ -616,6 +640,9 @@ What is measured (command and engines: `benches/src/bin/fs-bench/`):
   write: the API consumes it) for buffered, on a `LocalExecutor` pinned to the same CPU.
 - `tokio`: `tokio::fs` has no positional I/O; each operation is `spawn_blocking(pread|pwrite)`
   (what `tokio::fs` runs inside) from QD tasks on a current_thread runtime.
+- `fs-raw.csv` also gives, for every run, the fewest and the most operations one of its QD
+  tasks completed (`task_ops_min`, `task_ops_max`; not for fio): how evenly the engine served
+  them.
 - Ratios are medians of per-round ratios (both engines measured in the same round); `A vs B`
   above 1 means A is faster. `others CPUs`: CPU used by other processes during the point's
   runs (median); above ~0.1 the point is contaminated.
