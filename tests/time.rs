@@ -591,17 +591,16 @@ fn judge_lateness(name: &str, mut attempt: impl FnMut() -> (Duration, Duration, 
         if p99 <= bound {
             return;
         }
-        match stolen {
-            Some(stolen) if stolen >= CLEAN_RUN_DELAY => {
+        match (stolen, steal) {
+            (Some(stolen), _) if stolen >= CLEAN_RUN_DELAY => {
                 disturbed.push(format!("p99 {p99:?} with {stolen:?} off the CPU"));
             }
             _ if spin_gap >= CLEAN_RUN_DELAY => {
                 disturbed.push(format!("p99 {p99:?} with the thread stopped {spin_gap:?}"));
             }
-            _ if steal.is_some_and(|ticks| ticks > 0) => {
+            (_, Some(ticks)) if ticks > 0 => {
                 disturbed.push(format!(
-                    "p99 {p99:?} while the hypervisor stole {} ticks",
-                    steal.unwrap_or_default()
+                    "p99 {p99:?} while the hypervisor stole {ticks} ticks"
                 ));
             }
             _ => panic!(
