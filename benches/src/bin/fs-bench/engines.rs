@@ -150,7 +150,7 @@ impl Job {
 /// What one run of an engine measured.
 #[derive(Clone, Copy, Debug)]
 pub struct Run {
-    /// Operations completed in the measured window, per second.
+    /// Operations completed in the measured window, per second (NaN when the run failed).
     pub ops_per_s: f64,
     /// The fewest and the most operations one of the QD tasks completed in the window: how
     /// evenly the engine served them (`None` for fio, which does not say).

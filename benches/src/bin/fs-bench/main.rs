@@ -64,10 +64,8 @@ struct Sample {
     round: usize,
     point: Point,
     engine: String,
-    /// Operations per second, NaN on error.
-    ops: f64,
-    /// The fewest and the most operations one task completed (see [`Run::task_ops`]).
-    task_ops: Option<(u64, u64)>,
+    /// What the run measured (`ops_per_s` NaN on error).
+    run: Run,
     /// CPUs used by other processes during the run.
     others: f64,
     error: Option<String>,
@@ -197,8 +195,7 @@ fn main() {
                     round,
                     point,
                     engine: engine.clone(),
-                    ops: run.ops_per_s,
-                    task_ops: run.task_ops,
+                    run,
                     others,
                     error,
                 });
@@ -474,7 +471,7 @@ fn report(
     let mut others: BTreeMap<Point, Vec<f64>> = BTreeMap::new();
     let mut errors: BTreeMap<(&str, String), Vec<String>> = BTreeMap::new();
     for s in samples {
-        by_round.insert((s.point, s.round, &s.engine), s.ops);
+        by_round.insert((s.point, s.round, &s.engine), s.run.ops_per_s);
         others.entry(s.point).or_default().push(s.others);
         if let Some(e) = &s.error {
             let w = workloads[s.point.workload];
@@ -595,6 +592,7 @@ fn raw_csv(workloads: &[Workload], samples: &[Sample]) -> String {
     );
     for s in samples {
         let (min, max) = s
+            .run
             .task_ops
             .map(|(min, max)| (min.to_string(), max.to_string()))
             .unwrap_or_default();
@@ -606,7 +604,7 @@ fn raw_csv(workloads: &[Workload], samples: &[Sample]) -> String {
             mode_name(s.point.direct),
             s.point.qd,
             s.engine,
-            s.ops,
+            s.run.ops_per_s,
             s.others,
             s.error.as_deref().unwrap_or("").replace(',', ";"),
         );
