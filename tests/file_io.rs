@@ -6,32 +6,15 @@ mod common;
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{watchdog, Rng, TempDir};
+use common::{run_in_temp_dir, Rng};
 use coring::buf::IoBuf;
 use coring::fs::{File, OpenOptions};
-use coring::runtime::Runtime;
-
-/// Runs `body` on a fresh runtime with a temp dir, under a watchdog.
-fn run<F, Fut>(body: F)
-where
-    F: FnOnce(PathBuf) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()>,
-{
-    watchdog(30, move || {
-        let dir = TempDir::new();
-        let rt = Runtime::new().unwrap();
-        rt.block_on(body(dir.path().to_path_buf()));
-        assert_eq!(rt.shutdown(), 0);
-        assert_eq!(rt.op_slots(), 0);
-    });
-}
 
 #[test]
 fn create_write_read_roundtrip() {
-    run(|dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let path = dir.join("a.bin");
         let file = File::create(&path).await.unwrap();
         let (res, buf) = file.write_at(b"hello world".to_vec(), 0).await;
@@ -71,7 +54,7 @@ fn create_write_read_roundtrip() {
 
 #[test]
 fn eof_behaviour() {
-    run(|dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let path = dir.join("eof");
         std::fs::write(&path, b"0123456789").unwrap();
         let file = File::open(&path).await.unwrap();
@@ -107,7 +90,7 @@ fn eof_behaviour() {
 
 #[test]
 fn write_all_read_exact_large() {
-    run(|dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let path = dir.join("large");
         let data = Rng::new(7).bytes(8 * 1024 * 1024 + 13);
         let file = OpenOptions::new()
@@ -143,7 +126,7 @@ fn write_all_read_exact_large() {
 
 #[test]
 fn concurrent_writes_from_many_tasks() {
-    run(|dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let path = dir.join("concurrent");
         let file = std::rc::Rc::new(
             OpenOptions::new()
@@ -178,7 +161,7 @@ fn concurrent_writes_from_many_tasks() {
 
 #[test]
 fn vectored_io() {
-    run(|dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let path = dir.join("vectored");
         let file = OpenOptions::new()
             .read(true)
@@ -220,7 +203,7 @@ fn vectored_io() {
 
 #[test]
 fn open_options_semantics() {
-    run(|dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let path = dir.join("opts");
         // create_new on a fresh path works, and again fails with AlreadyExists.
         let f = OpenOptions::new()
@@ -282,7 +265,7 @@ fn umask() -> u32 {
 
 #[test]
 fn open_errors() {
-    run(|dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let err = File::open(dir.join("missing")).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
         let err = File::open(dir.join("no-dir").join("x")).await.unwrap_err();
@@ -364,7 +347,7 @@ fn std_equivalent(what: &str) -> std::fs::OpenOptions {
 
 #[test]
 fn try_clone_and_into_std() {
-    run(|dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let path = dir.join("clone");
         let file = OpenOptions::new()
             .write(true)
@@ -406,7 +389,7 @@ fn try_clone_and_into_std() {
 
 #[test]
 fn metadata_and_close() {
-    run(|dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let path = dir.join("meta");
         std::fs::write(&path, vec![7u8; 1234]).unwrap();
         let file = File::open(&path).await.unwrap();

@@ -8,31 +8,14 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::PathBuf;
 use std::pin::pin;
 
-use common::{poll_once, watchdog, TempDir};
+use common::{poll_once, run_in_temp_dir};
 use coring::fs::{self, DirBuilder};
-use coring::runtime::Runtime;
-
-/// Runs `body` on a fresh runtime with its own temp dir, under a watchdog.
-fn run<F, Fut>(secs: u64, body: F)
-where
-    F: FnOnce(PathBuf) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()>,
-{
-    watchdog(secs, move || {
-        let dir = TempDir::new();
-        let rt = Runtime::new().unwrap();
-        rt.block_on(body(dir.path().to_path_buf()));
-        assert_eq!(rt.shutdown(), 0);
-        assert_eq!(rt.op_slots(), 0);
-    });
-}
 
 #[test]
 fn read_dir_lists_three_thousand_entries() {
-    run(60, |dir| async move {
+    run_in_temp_dir(60, |dir| async move {
         const FILES: usize = 3_000;
         let mut expected = BTreeSet::new();
         for i in 0..FILES {
@@ -87,7 +70,7 @@ fn read_dir_lists_three_thousand_entries() {
 #[test]
 fn read_dir_is_a_stream() {
     use futures_util::{StreamExt, TryStreamExt};
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         // More than one batch from the blocking pool.
         let count = 3 * fs::READ_DIR_BATCH + 5;
         let expected: BTreeSet<OsString> = (0..count)
@@ -121,7 +104,7 @@ fn read_dir_is_a_stream() {
 
 #[test]
 fn read_dir_next_entry_is_cancel_safe() {
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let count = 3 * fs::READ_DIR_BATCH + 5;
         for i in 0..count {
             std::fs::write(dir.join(format!("{i}")), b"").unwrap();
@@ -151,7 +134,7 @@ fn read_dir_next_entry_is_cancel_safe() {
 
 #[test]
 fn read_dir_failures() {
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         assert_eq!(
             fs::read_dir(dir.join("missing")).await.unwrap_err().kind(),
             ErrorKind::NotFound
@@ -166,7 +149,7 @@ fn read_dir_failures() {
 
 #[test]
 fn create_dir_and_create_dir_all() {
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let a = dir.join("a");
         fs::create_dir(&a).await.unwrap();
         assert!(fs::metadata(&a).await.unwrap().is_dir());
@@ -244,7 +227,7 @@ fn create_dir_and_create_dir_all() {
 
 #[test]
 fn remove_dir_and_remove_dir_all() {
-    run(60, |dir| async move {
+    run_in_temp_dir(60, |dir| async move {
         let empty = dir.join("empty");
         fs::create_dir(&empty).await.unwrap();
         fs::remove_dir(&empty).await.unwrap();

@@ -10,36 +10,20 @@ mod common;
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::{fd_lock, open_fds, poll_once, watchdog, Rng, TempDir};
+use common::{fd_lock, open_fds, poll_once, run_in_temp_dir, watchdog, Rng, TempDir};
 use coring::fs::{self, File, OpenOptions};
 use coring::runtime::{DriverKind, Runtime};
 
 const GIB: u64 = 1 << 30;
 
-/// Runs `body` on a fresh runtime with its own temp dir, under a watchdog; checks that the
-/// runtime shuts down with no op left behind.
-fn run<F, Fut>(secs: u64, body: F)
-where
-    F: FnOnce(PathBuf) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()>,
-{
-    watchdog(secs, move || {
-        let dir = TempDir::new();
-        let rt = Runtime::new().unwrap();
-        rt.block_on(body(dir.path().to_path_buf()));
-        assert_eq!(rt.shutdown(), 0);
-        assert_eq!(rt.op_slots(), 0);
-    });
-}
-
 #[test]
 fn read_write_read_to_string() {
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let path = dir.join("hello.txt");
         fs::write(&path, "héllo wörld").await.unwrap();
         assert_eq!(fs::read(&path).await.unwrap(), "héllo wörld".as_bytes());
@@ -117,7 +101,7 @@ fn read_write_read_to_string() {
 
 #[test]
 fn eof_and_reads_beyond_it() {
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let path = dir.join("ten");
         fs::write(&path, b"0123456789").await.unwrap();
         let file = File::open(&path).await.unwrap();
@@ -153,7 +137,7 @@ fn eof_and_reads_beyond_it() {
 
 #[test]
 fn vectored_write_all() {
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -183,7 +167,7 @@ fn vectored_write_all() {
 
 #[test]
 fn offsets_past_4_gib() {
-    run(60, |dir| async move {
+    run_in_temp_dir(60, |dir| async move {
         let path = dir.join("sparse");
         let file = OpenOptions::new()
             .read(true)
@@ -225,7 +209,7 @@ fn offsets_past_4_gib() {
 
 #[test]
 fn copy_ten_mib_byte_exact() {
-    run(60, |dir| async move {
+    run_in_temp_dir(60, |dir| async move {
         let (from, to) = (dir.join("src.bin"), dir.join("dst.bin"));
         let data = Rng::new(10).bytes(10 * 1024 * 1024 + 17);
         std::fs::write(&from, &data).unwrap();
@@ -285,7 +269,7 @@ fn copy_ten_mib_byte_exact() {
 
 #[test]
 fn rename_and_remove_file() {
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let (a, b) = (dir.join("a"), dir.join("b"));
         fs::write(&a, b"A").await.unwrap();
         fs::write(&b, b"B").await.unwrap();
@@ -327,7 +311,7 @@ fn rename_and_remove_file() {
 
 #[test]
 fn links_and_metadata() {
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let file = dir.join("file");
         fs::write(&file, b"12345").await.unwrap();
 
@@ -447,7 +431,7 @@ fn links_and_metadata() {
 
 #[test]
 fn write_through_read_only_descriptor_fails() {
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let path = dir.join("ro");
         fs::write(&path, b"keep").await.unwrap();
         let file = File::open(&path).await.unwrap();
@@ -467,7 +451,7 @@ fn write_through_read_only_descriptor_fails() {
 
 #[test]
 fn set_len_allocate_and_metadata_agree() {
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -556,7 +540,7 @@ fn set_len_allocate_and_metadata_agree() {
 
 #[test]
 fn concurrent_writers_at_different_offsets() {
-    run(30, |dir| async move {
+    run_in_temp_dir(30, |dir| async move {
         const WRITERS: usize = 16;
         const CHUNK: usize = 64 * 1024;
         let path = dir.join("shared");
@@ -697,7 +681,7 @@ fn blocking_pool_fallbacks_child() {
     // Only this test runs in the child process, before any fs op: nothing reads the variable
     // concurrently.
     std::env::set_var("CORING_FS_BLOCKING", "1");
-    run(60, |dir| async move {
+    run_in_temp_dir(60, |dir| async move {
         let pool_threads = || {
             std::fs::read_dir("/proc/self/task")
                 .unwrap()

@@ -9,18 +9,10 @@ use std::io::Write;
 use std::pin::pin;
 use std::time::Duration;
 
-use common::{poll_once, tcp_pair, watchdog, within};
+use common::{poll_once, run, tcp_pair, watchdog, within};
 use coring::net::{UdpSocket, UnixDatagram, UnixStream};
 use coring::runtime::Runtime;
 use coring::time::{sleep, timeout};
-
-fn run<F, Fut>(secs: u64, f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    watchdog(secs, move || Runtime::new().unwrap().block_on(f()))
-}
 
 const LIMIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(50);

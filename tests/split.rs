@@ -4,22 +4,13 @@
 
 mod common;
 
-use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
 
-use common::{tcp_pair, watchdog, within};
+use common::{run, tcp_pair, within};
 use coring::io::{AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt};
 use coring::net::{OwnedReadHalf, OwnedWriteHalf, SplitStream, TcpListener, TcpStream, UnixStream};
 use coring::runtime::Runtime;
-
-fn run<F, Fut>(secs: u64, f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    watchdog(secs, move || Runtime::new().unwrap().block_on(f()))
-}
 
 const LIMIT: Duration = Duration::from_secs(10);
 /// Far more than the socket buffers hold: the writer cannot finish unless the reader runs

@@ -4,26 +4,15 @@
 
 mod common;
 
-use std::future::Future;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::pin::pin;
 use std::time::Duration;
 
-use common::{poll_once, watchdog, within};
+use common::{poll_once, run, within};
 use coring::buf::IoBuf;
 use coring::net::UdpSocket;
-use coring::runtime::Runtime;
-
-/// Runs `f` on a fresh runtime, failing the test after `secs` seconds.
-fn run<F, Fut>(secs: u64, f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    watchdog(secs, move || Runtime::new().unwrap().block_on(f()))
-}
 
 const LIMIT: Duration = Duration::from_secs(5);
 

@@ -7,27 +7,17 @@
 mod common;
 
 use std::fs::File;
-use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{watchdog, within, TempDir};
+use common::{run, within, TempDir};
 use coring::buf::IoBuf;
 use coring::io::{AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt};
 use coring::net::unix::SocketAddr;
 use coring::net::{UnixDatagram, UnixListener, UnixStream};
-use coring::runtime::Runtime;
-
-fn run<F, Fut>(secs: u64, f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    watchdog(secs, move || Runtime::new().unwrap().block_on(f()))
-}
 
 const LIMIT: Duration = Duration::from_secs(5);
 

@@ -46,6 +46,40 @@ where
     }
 }
 
+/// Runs `f` on a fresh runtime under a [`watchdog`] of `secs` seconds, then shuts the runtime
+/// down and asserts that every op it started has ended (the op table is empty).
+pub fn run<F, Fut>(secs: u64, f: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    watchdog(secs, move || {
+        let rt = coring::runtime::Runtime::new().unwrap();
+        rt.block_on(f());
+        assert_drained(&rt);
+    });
+}
+
+/// [`run`], with a fresh [`TempDir`] (removed afterwards) whose path `body` gets.
+pub fn run_in_temp_dir<F, Fut>(secs: u64, body: F)
+where
+    F: FnOnce(PathBuf) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    watchdog(secs, move || {
+        let dir = TempDir::new();
+        let rt = coring::runtime::Runtime::new().unwrap();
+        rt.block_on(body(dir.path().to_path_buf()));
+        assert_drained(&rt);
+    });
+}
+
+/// Shuts `rt` down and asserts that no op was left in flight or in the op table.
+pub fn assert_drained(rt: &coring::runtime::Runtime) {
+    assert_eq!(rt.shutdown(), 0, "ops still in flight at shutdown");
+    assert_eq!(rt.op_slots(), 0, "op slots left after shutdown");
+}
+
 static FD_LOCK: Mutex<()> = Mutex::new(());
 
 /// Serializes the tests of one binary that count process fds.
