@@ -1,10 +1,11 @@
 //! Open files.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use coring_runtime::buf::{IoBuf, IoBufMut};
+use coring_runtime::buf::{IoBuf, IoBufMut, Slice};
 use coring_runtime::fd::Fd;
 use coring_runtime::io::BufResult;
 use coring_runtime::op::fs::{Fallocate, Fsync, Ftruncate, Statx, SyncFileRange};
@@ -200,32 +201,8 @@ impl File {
     ) -> BufResult<(), Vec<B>> {
         let total: usize = bufs.iter().map(|b| b.bytes_total()).sum();
         let (result, bufs) = self.readv_at(bufs, pos).await;
-        let mut done = match result {
-            Ok(n) if n == total => return (Ok(()), bufs),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-            Err(e) => return (Err(e), bufs),
-        };
-        let mut out = Vec::with_capacity(bufs.len());
-        let mut start = pos;
-        let mut failed = None;
-        for buf in bufs {
-            let len = buf.bytes_total();
-            let filled = done.min(len);
-            done -= filled;
-            if filled == len || failed.is_some() {
-                start += len as u64;
-                out.push(buf);
-                continue;
-            }
-            let (result, slice) = self
-                .read_exact_at(buf.slice(filled..), start + filled as u64)
-                .await;
-            start += len as u64;
-            out.push(slice.into_inner());
-            failed = result.err();
-        }
-        (failed.map_or(Ok(()), Err), out)
+        let finish = |rest, at| self.read_exact_at(rest, at);
+        finish_vectored(result, total, bufs, pos, B::bytes_total, finish).await
     }
 
     /// Writes every initialized byte of every buffer, in order, at `pos`.
@@ -235,32 +212,8 @@ impl File {
     pub async fn writev_all_at<B: IoBuf>(&self, bufs: Vec<B>, pos: u64) -> BufResult<(), Vec<B>> {
         let total: usize = bufs.iter().map(|b| b.bytes_init()).sum();
         let (result, bufs) = self.writev_at(bufs, pos).await;
-        let mut done = match result {
-            Ok(n) if n == total => return (Ok(()), bufs),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-            Err(e) => return (Err(e), bufs),
-        };
-        let mut out = Vec::with_capacity(bufs.len());
-        let mut start = pos;
-        let mut failed = None;
-        for buf in bufs {
-            let len = buf.bytes_init();
-            let written = done.min(len);
-            done -= written;
-            if written == len || failed.is_some() {
-                start += len as u64;
-                out.push(buf);
-                continue;
-            }
-            let (result, slice) = self
-                .write_all_at(buf.slice(written..len), start + written as u64)
-                .await;
-            start += len as u64;
-            out.push(slice.into_inner());
-            failed = result.err();
-        }
-        (failed.map_or(Ok(()), Err), out)
+        let finish = |rest, at| self.write_all_at(rest, at);
+        finish_vectored(result, total, bufs, pos, B::bytes_init, finish).await
     }
 
     /// Fills `buf` completely from `pos`, or fails with `UnexpectedEof` at the end of file.
@@ -489,6 +442,48 @@ impl File {
     pub async fn close(self) -> io::Result<()> {
         self.fd.close().await
     }
+}
+
+/// Completes a vectored read or write at `pos` that moved `result` of its `total` bytes:
+/// each buffer it left unfinished is finished alone, `finish(rest of the buffer, its
+/// offset)`, until one fails. `len` is how many bytes of a buffer the op covers (all of it
+/// for a read, its initialized bytes for a write). Every buffer comes back, in order.
+async fn finish_vectored<B, F, Fut>(
+    result: io::Result<usize>,
+    total: usize,
+    bufs: Vec<B>,
+    pos: u64,
+    len: impl Fn(&B) -> usize,
+    mut finish: F,
+) -> BufResult<(), Vec<B>>
+where
+    B: IoBuf,
+    F: FnMut(Slice<B>, u64) -> Fut,
+    Fut: Future<Output = BufResult<(), Slice<B>>>,
+{
+    let mut done = match result {
+        Ok(n) if n == total => return (Ok(()), bufs),
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+        Err(e) => return (Err(e), bufs),
+    };
+    let mut out = Vec::with_capacity(bufs.len());
+    let mut start = pos;
+    let mut failed = None;
+    for buf in bufs {
+        let (len, at) = (len(&buf), start);
+        start += len as u64;
+        let moved = done.min(len);
+        done -= moved;
+        if moved == len || failed.is_some() {
+            out.push(buf);
+            continue;
+        }
+        let (result, rest) = finish(buf.slice(moved..len), at + moved as u64).await;
+        out.push(rest.into_inner());
+        failed = result.err();
+    }
+    (failed.map_or(Ok(()), Err), out)
 }
 
 /// The address and op length of `buf`, for an error message.
