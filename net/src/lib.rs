@@ -74,6 +74,49 @@ macro_rules! registered_fd_methods {
 }
 pub(crate) use registered_fd_methods;
 
+/// `AsyncReadRent` and `AsyncWriteRent` for a stream type and for a shared reference to it,
+/// by its inherent `read`, `write` and `writev`; `shutdown` shuts down the writing side.
+macro_rules! stream_rent_traits {
+    ($ty:ty) => {
+        crate::stream_rent_traits!(@impl $ty, $ty);
+        crate::stream_rent_traits!(@impl $ty, &$ty);
+    };
+    // `$ty::read` and the others name the inherent methods (they take `&self`), which an
+    // inherent method always shadows: never this trait's own method.
+    (@impl $ty:ty, $self_ty:ty) => {
+        impl coring_runtime::io::AsyncReadRent for $self_ty {
+            fn read<B: coring_runtime::buf::IoBufMut>(
+                &mut self,
+                buf: B,
+            ) -> impl std::future::Future<Output = coring_runtime::io::BufResult<usize, B>> {
+                <$ty>::read(self, buf)
+            }
+        }
+
+        impl coring_runtime::io::AsyncWriteRent for $self_ty {
+            fn write<B: coring_runtime::buf::IoBuf>(
+                &mut self,
+                buf: B,
+            ) -> impl std::future::Future<Output = coring_runtime::io::BufResult<usize, B>> {
+                <$ty>::write(self, buf)
+            }
+
+            fn writev<B: coring_runtime::buf::IoBuf>(
+                &mut self,
+                bufs: Vec<B>,
+            ) -> impl std::future::Future<Output = coring_runtime::io::BufResult<usize, Vec<B>>>
+            {
+                <$ty>::writev(self, bufs)
+            }
+
+            async fn shutdown(&mut self) -> std::io::Result<()> {
+                <$ty>::shutdown(self, std::net::Shutdown::Write)
+            }
+        }
+    };
+}
+pub(crate) use stream_rent_traits;
+
 mod addr;
 mod ready;
 mod split;

@@ -12,9 +12,7 @@ use futures_core::Stream;
 
 use coring_runtime::buf::{BufRing, IoBuf, IoBufMut, ProvidedBuf};
 use coring_runtime::fd::Fd;
-use coring_runtime::io::{
-    AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt, BufResult,
-};
+use coring_runtime::io::{AsyncReadRentExt, AsyncWriteRentExt, BufResult};
 use coring_runtime::op::multishot::MultishotOp;
 use coring_runtime::op::net::{
     Accept, AcceptMulti, Connect, MultishotRecv, Recv, Send, SendVectored, SendZc,
@@ -483,66 +481,10 @@ impl TcpStream {
     }
 }
 
-impl AsyncReadRent for &TcpStream {
-    fn read<B: IoBufMut>(
-        &mut self,
-        buf: B,
-    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
-        TcpStream::read(self, buf)
-    }
-}
-
-impl AsyncWriteRent for &TcpStream {
-    fn write<B: IoBuf>(
-        &mut self,
-        buf: B,
-    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
-        TcpStream::write(self, buf)
-    }
-
-    fn writev<B: IoBuf>(
-        &mut self,
-        bufs: Vec<B>,
-    ) -> impl std::future::Future<Output = BufResult<usize, Vec<B>>> {
-        TcpStream::writev(self, bufs)
-    }
-
-    async fn shutdown(&mut self) -> io::Result<()> {
-        TcpStream::shutdown(self, Shutdown::Write)
-    }
-}
-
-impl AsyncReadRent for TcpStream {
-    fn read<B: IoBufMut>(
-        &mut self,
-        buf: B,
-    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
-        TcpStream::read(self, buf)
-    }
-}
-
-impl AsyncWriteRent for TcpStream {
-    fn write<B: IoBuf>(
-        &mut self,
-        buf: B,
-    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
-        TcpStream::write(self, buf)
-    }
-
-    fn writev<B: IoBuf>(
-        &mut self,
-        bufs: Vec<B>,
-    ) -> impl std::future::Future<Output = BufResult<usize, Vec<B>>> {
-        TcpStream::writev(self, bufs)
-    }
-
-    async fn shutdown(&mut self) -> io::Result<()> {
-        TcpStream::shutdown(self, Shutdown::Write)
-    }
-}
-
 crate::socket_fd_traits!(TcpListener);
 crate::registered_fd_methods!(TcpListener);
+
+crate::stream_rent_traits!(TcpStream);
 crate::socket_fd_traits!(TcpStream);
 crate::registered_fd_methods!(TcpStream);
 

@@ -1,6 +1,5 @@
 //! Unix stream sockets, with descriptor passing.
 
-use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -8,9 +7,7 @@ use std::path::Path;
 
 use coring_runtime::buf::{IoBuf, IoBufMut};
 use coring_runtime::fd::Fd;
-use coring_runtime::io::{
-    AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt, BufResult,
-};
+use coring_runtime::io::{AsyncReadRentExt, AsyncWriteRentExt, BufResult};
 use coring_runtime::op::msg::{RecvMsg, SendMsg};
 use coring_runtime::op::net::{Connect, Recv, Send, SendVectored, SockAddr};
 use coring_runtime::op::Op;
@@ -231,45 +228,6 @@ impl OwnedWriteHalf<UnixStream> {
     }
 }
 
-impl AsyncReadRent for &UnixStream {
-    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        UnixStream::read(self, buf)
-    }
-}
-
-impl AsyncWriteRent for &UnixStream {
-    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        UnixStream::write(self, buf)
-    }
-
-    fn writev<B: IoBuf>(&mut self, bufs: Vec<B>) -> impl Future<Output = BufResult<usize, Vec<B>>> {
-        UnixStream::writev(self, bufs)
-    }
-
-    async fn shutdown(&mut self) -> io::Result<()> {
-        UnixStream::shutdown(self, Shutdown::Write)
-    }
-}
-
-impl AsyncReadRent for UnixStream {
-    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        UnixStream::read(self, buf)
-    }
-}
-
-impl AsyncWriteRent for UnixStream {
-    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        UnixStream::write(self, buf)
-    }
-
-    fn writev<B: IoBuf>(&mut self, bufs: Vec<B>) -> impl Future<Output = BufResult<usize, Vec<B>>> {
-        UnixStream::writev(self, bufs)
-    }
-
-    async fn shutdown(&mut self) -> io::Result<()> {
-        UnixStream::shutdown(self, Shutdown::Write)
-    }
-}
-
+crate::stream_rent_traits!(UnixStream);
 crate::socket_fd_traits!(UnixStream);
 crate::registered_fd_methods!(UnixStream);
