@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
-use common::{run_in_temp_dir, Rng};
+use common::{child_role, describe, run_child, run_in_temp_dir, Rng};
 use coring::buf::IoBuf;
 use coring::fs::{File, OpenOptions};
 
@@ -416,4 +416,71 @@ fn metadata_and_close() {
         assert_eq!(buf, [7, 7, 7, 7]);
         file.close().await.unwrap();
     });
+}
+
+/// A writev cut short by the file size limit: `writev_all_at` finishes the cut buffer alone,
+/// and the `EFBIG` that stops it comes back with every buffer, in order. Runs in a child
+/// process, because `RLIMIT_FSIZE` and the ignored `SIGXFSZ` are process-wide.
+#[test]
+fn writev_all_at_finishes_a_short_writev_and_reports_what_stopped_it() {
+    let out = run_child(
+        "short_writev_child",
+        "short-writev",
+        Duration::from_secs(40),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("CHILD-DONE"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// Child: files may grow to 10 bytes, and `writev_all_at` gets 18 in three buffers.
+#[test]
+#[ignore = "child process of writev_all_at_finishes_a_short_writev_and_reports_what_stopped_it"]
+fn short_writev_child() {
+    if child_role().as_deref() != Some("short-writev") {
+        return;
+    }
+    // SAFETY: ignoring SIGXFSZ takes no pointers; without it, writing at the limit would kill
+    // the process instead of failing with EFBIG.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `old` is a valid rlimit for the kernel to fill.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut old) }, 0);
+    // The hard limit stays as it is: only the soft one comes down.
+    let limited = libc::rlimit {
+        rlim_cur: 10,
+        rlim_max: old.rlim_max,
+    };
+    // SAFETY: `limited` is a valid rlimit that outlives the call.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &limited) }, 0);
+    run_in_temp_dir(30, |dir| async move {
+        let path = dir.join("limited");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .open(&path)
+            .await
+            .unwrap();
+        let parts = vec![b"01234".to_vec(), b"56789abcde".to_vec(), b"fgh".to_vec()];
+        // The premise: one writev stops at the limit, in the middle of the second buffer.
+        let (res, parts) = file.writev_at(parts, 0).await;
+        assert_eq!(res.unwrap(), 10, "a writev is cut at the file size limit");
+        file.set_len(0).await.unwrap();
+        // writev_all_at writes the rest of the second buffer alone, at offset 10: it fails.
+        let (res, back) = file.writev_all_at(parts.clone(), 0).await;
+        let err = res.expect_err("18 bytes cannot fit under a 10-byte limit");
+        assert_eq!(err.raw_os_error(), Some(libc::EFBIG), "{err}");
+        assert_eq!(back, parts, "every buffer comes back, in order");
+        assert_eq!(std::fs::read(&path).unwrap(), b"0123456789");
+    });
+    // SAFETY: `old` is the limit read above.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &old) }, 0);
+    println!("CHILD-DONE");
 }

@@ -15,10 +15,7 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::{
-    child_role, describe, fd_lock, open_fds, poll_once, run_child, run_in_temp_dir, watchdog, Rng,
-    TempDir,
-};
+use common::{fd_lock, open_fds, poll_once, run_in_temp_dir, watchdog, Rng, TempDir};
 use coring::fs::{self, File, OpenOptions};
 use coring::runtime::{DriverKind, Runtime};
 
@@ -166,62 +163,6 @@ fn vectored_write_all() {
         assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EBADF));
         assert_eq!(back.len(), 4);
     });
-}
-
-/// A writev cut short by the file size limit: `writev_all_at` finishes the cut buffer alone,
-/// and the `EFBIG` that stops it comes back with every buffer, in order. Runs in a child
-/// process, because `RLIMIT_FSIZE` and the ignored `SIGXFSZ` are process-wide.
-#[test]
-fn writev_all_at_finishes_a_short_writev_and_reports_what_stopped_it() {
-    let out = run_child(
-        "short_writev_child",
-        "short-writev",
-        Duration::from_secs(30),
-    );
-    assert!(out.status.success(), "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("CHILD-DONE"),
-        "{}",
-        describe(&out)
-    );
-}
-
-/// Child: files may grow to 10 bytes, and `writev_all_at` gets 18 in three buffers.
-#[test]
-#[ignore = "child process of writev_all_at_finishes_a_short_writev_and_reports_what_stopped_it"]
-fn short_writev_child() {
-    if child_role().as_deref() != Some("short-writev") {
-        return;
-    }
-    const LIMIT: u64 = 10;
-    // SAFETY: ignoring SIGXFSZ takes no pointers; without it, writing at the limit would kill
-    // the process instead of failing with EFBIG.
-    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
-    let limit = libc::rlimit {
-        rlim_cur: LIMIT,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: `limit` is a valid rlimit that outlives the call.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &limit) }, 0);
-    run_in_temp_dir(30, |dir| async move {
-        let path = dir.join("limited");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .open(&path)
-            .await
-            .unwrap();
-        let parts = vec![b"01234".to_vec(), b"56789abcde".to_vec(), b"fgh".to_vec()];
-        // The writev stops at the limit, in the middle of the second buffer: its rest is
-        // written alone, at offset 10, and fails.
-        let (res, back) = file.writev_all_at(parts.clone(), 0).await;
-        let err = res.expect_err("18 bytes cannot fit under a 10-byte limit");
-        assert_eq!(err.raw_os_error(), Some(libc::EFBIG), "{err}");
-        assert_eq!(back, parts, "every buffer comes back, in order");
-        assert_eq!(std::fs::read(&path).unwrap(), b"0123456789");
-    });
-    println!("CHILD-DONE");
 }
 
 #[test]

@@ -444,10 +444,12 @@ impl File {
     }
 }
 
-/// Completes a vectored read or write at `pos` that moved `result` of its `total` bytes:
-/// each buffer it left unfinished is finished alone, `finish(rest of the buffer, its
-/// offset)`, until one fails. `len` is how many bytes of a buffer the op covers (all of it
-/// for a read, its initialized bytes for a write). Every buffer comes back, in order.
+/// Completes a vectored read or write at `pos` of `total` bytes, whose op ended with
+/// `result`. All bytes moved: done. Fewer (or `Interrupted`, counted as none): each buffer
+/// left unfinished is finished alone, `finish(rest of the buffer, its offset)`, until one
+/// fails. Any other error comes back as it is. `len` is how many bytes of a buffer the op
+/// covers (all of it for a read, its initialized bytes for a write). Every buffer comes
+/// back, in order.
 async fn finish_vectored<B, F, Fut>(
     result: io::Result<usize>,
     total: usize,

@@ -81,8 +81,9 @@ macro_rules! stream_rent_traits {
         crate::stream_rent_traits!(@impl $ty, $ty);
         crate::stream_rent_traits!(@impl $ty, &$ty);
     };
-    // `$ty::read` and the others name the inherent methods (they take `&self`), which an
-    // inherent method always shadows: never this trait's own method.
+    // `<$ty>::read` and the others resolve to the inherent `&self` methods: in a path, an
+    // inherent associated function takes precedence over a trait method, so these never
+    // call back into the trait.
     (@impl $ty:ty, $self_ty:ty) => {
         impl coring_runtime::io::AsyncReadRent for $self_ty {
             fn read<B: coring_runtime::buf::IoBufMut>(
