@@ -204,6 +204,76 @@ fn reads_the_kernel_will_not_do_without_waiting_go_to_the_ring() {
     });
 }
 
+/// Drops `file`'s cached pages from `from` to the end (they must be clean: synced).
+fn drop_cached(file: &std::fs::File, from: usize) {
+    // SAFETY: fadvise takes no pointers; the descriptor is open.
+    let rc = unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            from as libc::off_t,
+            0,
+            libc::POSIX_FADV_DONTNEED,
+        )
+    };
+    assert_eq!(rc, 0, "posix_fadvise(DONTNEED)");
+}
+
+/// A read whose range the page cache holds only in part: `RWF_NOWAIT` copies the cached part
+/// and stops. The ring would finish a read of a regular file (io_uring retries a short read
+/// there), and so must the inline path: a short count means the end of the file, nothing else.
+#[test]
+fn reads_the_page_cache_holds_in_part_are_not_cut_short() {
+    run(|_rt, _dir| async move {
+        // Large enough that dropping its second half drops whole page-cache folios (up to
+        // 2 MiB each): fadvise leaves a folio that is only partly in the range.
+        const LEN: usize = 8 << 20;
+        const CACHED: usize = LEN / 2;
+        // Under target/, where the filesystem drops clean pages on request (tmpfs would not).
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("coring-inline-part-{}", std::process::id()));
+        let data = pattern_file(&path, LEN);
+        let std_file = std::fs::File::open(&path).unwrap();
+        std_file.sync_all().unwrap();
+        let file = File::open(&path).await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+
+        // The premise: with the second half dropped, RWF_NOWAIT stops short (at least once in
+        // a few tries: readahead started by an earlier try may have refilled the pages).
+        let mut probe = vec![0u8; LEN];
+        let iov = libc::iovec {
+            iov_base: probe.as_mut_ptr().cast(),
+            iov_len: LEN,
+        };
+        let counts: Vec<isize> = (0..5)
+            .map(|_| {
+                drop_cached(&std_file, CACHED);
+                // SAFETY: `iov` describes `probe`, writable for LEN bytes, which outlives
+                // the call.
+                unsafe { libc::preadv2(std_file.as_raw_fd(), &iov, 1, 0, libc::RWF_NOWAIT) }
+            })
+            .collect();
+        assert!(
+            counts.iter().any(|&n| n > 0 && (n as usize) < LEN),
+            "premise: a RWF_NOWAIT read of a partly cached range returns part of it: {counts:?}"
+        );
+
+        for round in 0..3 {
+            drop_cached(&std_file, CACHED);
+            let (res, buf) = file.read_at(vec![0u8; LEN], 0).await;
+            assert_eq!(res.unwrap(), LEN, "round {round}: read_at came back short");
+            assert!(buf == data, "round {round}: read_at bytes differ");
+            drop_cached(&std_file, CACHED);
+            let bufs = vec![vec![0u8; CACHED], vec![0u8; LEN - CACHED]];
+            let (res, bufs) = file.readv_at(bufs, 0).await;
+            assert_eq!(res.unwrap(), LEN, "round {round}: readv_at came back short");
+            assert!(
+                bufs.concat() == data,
+                "round {round}: readv_at bytes differ"
+            );
+        }
+    });
+}
+
 #[test]
 fn inline_reads_spend_the_task_budget() {
     run(|rt, dir| async move {

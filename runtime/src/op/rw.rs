@@ -310,20 +310,62 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
 /// the page cache (or a stream's queue) holds, without waiting for a device. `None` when it
 /// would wait, or fails for any reason (a descriptor without `FMODE_NOWAIT` such as procfs
 /// files answers `EOPNOTSUPP`, a pipe at an offset `ESPIPE`): the ring then does the read,
-/// and reports the errors. May return fewer bytes than asked, when only part is cached.
+/// and reports the errors.
+///
+/// At an offset the answer is the ring's: io_uring finishes a short read of a regular file,
+/// so a count short of the request means the end of the file. When the page cache holds only
+/// the start of the range, the copy stops there and the rest is asked for again: the end of
+/// the file answers 0, cached pages more bytes, and pages that would need the device
+/// `EAGAIN`, which sends the whole read to the ring (the cached part is copied twice; a
+/// positional read consumes nothing). At [`CURRENT_POSITION`] (a stream) a short count is
+/// the normal answer, and what was read is gone: it is returned as it is.
 ///
 /// # Safety
 /// Every iovec must describe memory writable for its length.
 unsafe fn read_nowait(fd: RawFd, iovecs: &[libc::iovec], offset: u64) -> Option<u32> {
-    let offset = if offset == CURRENT_POSITION {
-        -1
-    } else {
-        libc::off_t::try_from(offset).ok()?
-    };
-    let count = libc::c_int::try_from(iovecs.len()).ok()?;
-    // SAFETY: the caller vouches for the iovecs; `count` is their number.
-    let n = unsafe { libc::preadv2(fd, iovecs.as_ptr(), count, offset, libc::RWF_NOWAIT) };
-    u32::try_from(n).ok()
+    if offset == CURRENT_POSITION {
+        let count = libc::c_int::try_from(iovecs.len()).ok()?;
+        // SAFETY: the caller vouches for the iovecs; `count` is their number.
+        let n = unsafe { libc::preadv2(fd, iovecs.as_ptr(), count, -1, libc::RWF_NOWAIT) };
+        return u32::try_from(n).ok();
+    }
+    let start = libc::off_t::try_from(offset).ok()?;
+    let total: usize = iovecs.iter().map(|iov| iov.iov_len).sum();
+    let mut done = 0;
+    let mut rest;
+    let mut current = iovecs;
+    loop {
+        let count = libc::c_int::try_from(current.len()).ok()?;
+        let at = start.checked_add(libc::off_t::try_from(done).ok()?)?;
+        // SAFETY: `current` is the caller's iovecs or, after a short read, the part of them
+        // not yet filled (see `unfilled`); `count` is their number.
+        let n = unsafe { libc::preadv2(fd, current.as_ptr(), count, at, libc::RWF_NOWAIT) };
+        let n = usize::try_from(n).ok()?;
+        done += n;
+        if n == 0 || done >= total {
+            return u32::try_from(done).ok();
+        }
+        rest = unfilled(iovecs, done);
+        current = &rest;
+    }
+}
+
+/// The part of `iovecs` after their first `skip` bytes.
+fn unfilled(iovecs: &[libc::iovec], mut skip: usize) -> Vec<libc::iovec> {
+    let mut rest = Vec::with_capacity(iovecs.len());
+    for iov in iovecs {
+        if skip >= iov.iov_len {
+            skip -= iov.iov_len;
+            continue;
+        }
+        rest.push(libc::iovec {
+            // Within the iovec's memory: `skip` is less than its length.
+            iov_base: iov.iov_base.cast::<u8>().wrapping_add(skip).cast(),
+            iov_len: iov.iov_len - skip,
+        });
+        skip = 0;
+    }
+    rest
 }
 
 /// The readiness fallback shared by reads and writes at `offset`: the positional call for
