@@ -122,47 +122,33 @@ impl File {
         }
     }
 
-    /// Runs a read or write at `pos` (see [`File::data_op`]). When it fails, an `EINVAL` from
-    /// direct I/O is replaced by an error that explains the alignment rule, using the buffers
-    /// that `spans` lists as the kernel saw them (see [`explain`]).
-    async fn data_io<T, B>(
-        &self,
-        op: T,
-        direction: Direction,
-        pos: u64,
-        spans: impl FnOnce(&B) -> Vec<Span>,
-    ) -> BufResult<usize, B>
-    where
-        T: OpCode<Output = BufResult<usize, B>>,
-    {
-        let (result, buf) = self.data_op(op).await;
+    /// Reads up to `buf.bytes_total()` bytes at `pos`. `Ok(0)` means `pos` is at or past the
+    /// end of the file (or the buffer is empty); fewer bytes than asked is a short read.
+    pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        let (result, buf) = self.data_op(Read::new(self.fd.file_ref(), buf, pos)).await;
         match result {
             Err(e) => {
-                let spans = spans(&buf);
-                let e = explain(e, self.fd.as_fd(), direction, &spans, pos).await;
+                let spans = [span(&buf, buf.bytes_total())];
+                let e = explain(e, self.fd.as_fd(), Direction::Read, &spans, pos).await;
                 (Err(e), buf)
             }
             ok => (ok, buf),
         }
     }
 
-    /// Reads up to `buf.bytes_total()` bytes at `pos`. `Ok(0)` means `pos` is at or past the
-    /// end of the file (or the buffer is empty); fewer bytes than asked is a short read.
-    pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        let read = Read::new(self.fd.file_ref(), buf, pos);
-        self.data_io(read, Direction::Read, pos, |buf| {
-            vec![span(buf, buf.bytes_total())]
-        })
-        .await
-    }
-
     /// Reads into several buffers, in order, from `pos`.
     pub async fn readv_at<B: IoBufMut>(&self, bufs: Vec<B>, pos: u64) -> BufResult<usize, Vec<B>> {
-        let readv = Readv::new(self.fd.file_ref(), bufs, pos);
-        self.data_io(readv, Direction::Read, pos, |bufs| {
-            bufs.iter().map(|b| span(b, b.bytes_total())).collect()
-        })
-        .await
+        let (result, bufs) = self
+            .data_op(Readv::new(self.fd.file_ref(), bufs, pos))
+            .await;
+        match result {
+            Err(e) => {
+                let spans: Vec<_> = bufs.iter().map(|b| span(b, b.bytes_total())).collect();
+                let e = explain(e, self.fd.as_fd(), Direction::Read, &spans, pos).await;
+                (Err(e), bufs)
+            }
+            ok => (ok, bufs),
+        }
     }
 
     /// Writes some of `buf`'s initialized bytes at `pos`; returns how many.
@@ -175,19 +161,30 @@ impl File {
         } else {
             write.by_address()
         };
-        self.data_io(write, Direction::Write, pos, |buf| {
-            vec![span(buf, buf.bytes_init())]
-        })
-        .await
+        let (result, buf) = self.data_op(write).await;
+        match result {
+            Err(e) => {
+                let spans = [span(&buf, buf.bytes_init())];
+                let e = explain(e, self.fd.as_fd(), Direction::Write, &spans, pos).await;
+                (Err(e), buf)
+            }
+            ok => (ok, buf),
+        }
     }
 
     /// Writes several buffers, in order, at `pos`.
     pub async fn writev_at<B: IoBuf>(&self, bufs: Vec<B>, pos: u64) -> BufResult<usize, Vec<B>> {
-        let writev = Writev::new(self.fd.file_ref(), bufs, pos);
-        self.data_io(writev, Direction::Write, pos, |bufs| {
-            bufs.iter().map(|b| span(b, b.bytes_init())).collect()
-        })
-        .await
+        let (result, bufs) = self
+            .data_op(Writev::new(self.fd.file_ref(), bufs, pos))
+            .await;
+        match result {
+            Err(e) => {
+                let spans: Vec<_> = bufs.iter().map(|b| span(b, b.bytes_init())).collect();
+                let e = explain(e, self.fd.as_fd(), Direction::Write, &spans, pos).await;
+                (Err(e), bufs)
+            }
+            ok => (ok, bufs),
+        }
     }
 
     /// Fills every buffer completely, in order, from `pos`, or fails with `UnexpectedEof`.
