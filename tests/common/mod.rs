@@ -53,11 +53,7 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
-    watchdog(secs, move || {
-        let rt = coring::runtime::Runtime::new().unwrap();
-        rt.block_on(f());
-        assert_drained(&rt);
-    });
+    watchdog(secs, move || on_fresh_runtime(f()));
 }
 
 /// [`run`], with a fresh [`TempDir`] (removed afterwards) whose path `body` gets.
@@ -68,10 +64,15 @@ where
 {
     watchdog(secs, move || {
         let dir = TempDir::new();
-        let rt = coring::runtime::Runtime::new().unwrap();
-        rt.block_on(body(dir.path().to_path_buf()));
-        assert_drained(&rt);
+        on_fresh_runtime(body(dir.path().to_path_buf()));
     });
+}
+
+/// Runs `fut` to completion on a fresh runtime, then [`assert_drained`].
+fn on_fresh_runtime(fut: impl Future<Output = ()>) {
+    let rt = coring::runtime::Runtime::new().unwrap();
+    rt.block_on(fut);
+    assert_drained(&rt);
 }
 
 /// Shuts `rt` down and asserts that no op was left in flight or in the op table.
