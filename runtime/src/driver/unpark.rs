@@ -2,9 +2,13 @@
 //!
 //! From another coring thread the wake travels ring to ring: an `IORING_OP_MSG_RING` entry in
 //! the waker's ring posts a completion into the target's ring, which ends its wait. Nothing
-//! is done on the woken side, and the waker's entry rides along with its next batch. From a
-//! plain thread (or if the message fails) the waker writes an eventfd whose read the driver
-//! keeps armed in its ring.
+//! is done on the woken side. The waker enters its ring with the entry at once (one
+//! `io_uring_enter`, which also submits whatever else it had queued): a wake must land when
+//! `wake()` is called, even if the waking thread then blocks (joins the woken thread, waits on
+//! a `std::sync` primitive) or computes before its next park. From a plain thread (or if the
+//! message could not be sent or fails) the waker writes an eventfd whose read the driver keeps
+//! armed in its ring. Either way the waker makes one system call, and only when the target is
+//! parked ([`crate::task::park`] decides).
 
 use std::io;
 use std::mem;
@@ -48,7 +52,8 @@ impl Unparker {
             let (Some(target), Some(own)) = (self.ring_fd, core.driver.ring_fd()) else {
                 return false; // a readiness backend on either side: no ring to message
             };
-            target != own && Op::detach(MsgRing::new(self.clone())).is_ok()
+            // Sent at once: the waking thread may block or compute before its next park.
+            target != own && matches!(Op::detach_now(MsgRing::new(self.clone())), Ok(true))
         });
         if by_message != Some(true) {
             self.write_eventfd();

@@ -294,6 +294,31 @@ impl UringDriver {
         let _ = self.submit_with(entry, Lifecycle::Orphaned(data), false);
     }
 
+    /// Hands the kernel everything queued on this ring, now, without waiting: for an entry
+    /// whose effect another thread or process waits for (a close the peer must see, a
+    /// wake-up message to another ring), which must not wait for this thread's next park.
+    /// That thread may block or compute first; std and tokio close and wake at once too.
+    ///
+    /// Submitting early reorders nothing: entries reach the kernel in the order they were
+    /// queued, the backlog first, and released file-table slots are closed first, as a park
+    /// does. Returns whether the kernel has taken every entry; when it has not (the ring is
+    /// borrowed by a caller up the stack, or the kernel refused the call for now), the rest
+    /// goes with the next park.
+    pub(crate) fn flush(&self) -> bool {
+        let Ok(mut inner) = self.inner.try_borrow_mut() else {
+            return false;
+        };
+        if let Some(files) = self.files.get() {
+            inner.close_released_files(files);
+        }
+        inner.flush_backlog();
+        if !inner.backlog.is_empty() {
+            inner.make_sq_room();
+            inner.flush_backlog();
+        }
+        inner.submit_now()
+    }
+
     fn submit_with(
         &self,
         entry: squeue::Entry,
@@ -308,7 +333,7 @@ impl UringDriver {
         trace!(target: "coring::op", opcode = entry.get_opcode(), op = key.user_data(), "submit");
         inner.push(entry.user_data(key.user_data()));
         if eager || inner.eager_submit {
-            inner.submit_now();
+            let _ = inner.submit_now();
         }
         Ok(key)
     }
@@ -626,17 +651,35 @@ impl Inner {
         self.push(entry);
     }
 
-    /// Hands the queued entries to the kernel now, without waiting or reaping (eager mode).
-    /// A failure (`EAGAIN`, `EBUSY`, `EINTR`) leaves them queued for the next park. Nothing
-    /// to do with SQPOLL: the kernel's SQ thread picks the entries up by itself.
-    fn submit_now(&mut self) {
+    /// Hands the queued entries to the kernel now, without waiting or reaping. With SQPOLL
+    /// the kernel's SQ thread picks them up by itself; it is only woken if it sleeps.
+    ///
+    /// Returns whether the kernel has taken every entry. It has not when the backlog holds
+    /// entries (the caller flushes it first) or the kernel refused the call for now (`EBUSY`,
+    /// `EAGAIN`; `EINTR` is retried): the entries then go with the next park.
+    fn submit_now(&mut self) -> bool {
+        if !self.backlog.is_empty() {
+            return false;
+        }
+        let sq = self.ring.submission();
+        let to_submit = sq.len() as u32;
         if self.flags.sqpoll {
-            return;
+            let asleep = to_submit > 0 && sq.need_wakeup();
+            drop(sq);
+            return !asleep || self.enter_raw(0, 0, IORING_ENTER_SQ_WAKEUP, None).is_ok();
         }
-        let to_submit = self.ring.submission().len() as u32;
-        if to_submit > 0 && self.backlog.is_empty() {
-            let _ = self.enter_raw(to_submit, 0, 0, None);
+        drop(sq);
+        if to_submit == 0 {
+            return true;
         }
+        for _ in 0..3 {
+            match self.enter_raw(to_submit, 0, 0, None) {
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(_) => return false,
+                Ok(_) => return self.ring.submission().is_empty(),
+            }
+        }
+        false
     }
 
     /// Empties the file-table slots whose descriptors were dropped (on any thread).

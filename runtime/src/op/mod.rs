@@ -367,6 +367,22 @@ impl<T: OpCode> Op<T> {
         ring.submit_orphan(entry, Box::new(data));
         Ok(())
     }
+
+    /// [`detach`](Op::detach), then hands the ring's queued entries to the kernel at once,
+    /// not with the batch the worker submits when it parks: for work whose effect someone
+    /// else waits for, such as closing a dropped socket (the peer waits for end of stream) or
+    /// waking another ring, which must not wait for whatever this thread does next.
+    ///
+    /// `Ok(true)` when the kernel has the entry, `Ok(false)` when it is queued for the next
+    /// park (the kernel refused the call for now), `Err(data)` as for `detach`.
+    pub(crate) fn detach_now(data: T) -> Result<bool, T> {
+        let driver = match crate::runtime::context::driver() {
+            Ok(driver) => driver,
+            Err(_) => return Err(data),
+        };
+        Self::detach(data)?;
+        Ok(driver.uring().is_some_and(|ring| ring.flush()))
+    }
 }
 
 // An `Op` never points into itself: the kernel sees only the op struct's heap memory.
