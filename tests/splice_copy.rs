@@ -35,8 +35,7 @@ fn copy_file_to_socket_and_socket_to_file() {
         let file = File::open(&src).await.unwrap();
         let sent = coring::io::copy(&file, &stream).await.unwrap();
         assert_eq!(sent, data.len() as u64);
-        // Close before blocking this thread on the reader: a dropped socket's close would
-        // only be submitted at the runtime's next turn.
+        // Closed (not dropped) to check the close's result before blocking on the reader.
         stream.close().await.unwrap();
         assert!(
             reader.join().unwrap() == data,

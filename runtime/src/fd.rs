@@ -12,9 +12,11 @@ use crate::op::{FileRef, Op};
 
 /// An open descriptor owned by a coring socket or file.
 ///
-/// Dropping it closes the descriptor: through the ring when a runtime is running on this
-/// thread (an `IORING_OP_CLOSE` submitted with the next batch, even when no task awaits), else
-/// at once with `close(2)`. [`close`](Fd::close) does the same and reports the result.
+/// Dropping it closes the descriptor at once: through the ring when a runtime is running on
+/// this thread (an `IORING_OP_CLOSE` that enters the kernel with the drop, ordered after the
+/// entries queued before it), else with `close(2)`. A peer sees end of stream even if the
+/// dropping thread blocks right after. [`close`](Fd::close) closes through the ring too and
+/// reports the result.
 ///
 /// A descriptor can also be [registered](Fd::register) in its ring's file table, after which
 /// that ring's ops name it by its slot.

@@ -1,0 +1,72 @@
+//! Connection churn load for `benches/churn-bench.sh`:
+//! `churn --addr A [--threads 8] [--secs 3] [--warmup 1] [--size 128]`.
+//!
+//! Each of `--threads` blocking threads loops: connect (TCP_NODELAY), send `--size` bytes,
+//! read them back, close. After the warm-up it prints `window-start`, then after `--secs`
+//! `window-end` and one line `result conns=N per_s=R`. Blocking threads keep the client
+//! simple; the figure that matters is the server's CPU per connection, which the runner
+//! samples around the window.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let mut addr: Option<SocketAddr> = None;
+    let (mut threads, mut secs, mut warmup, mut size) = (8usize, 3.0f64, 1.0f64, 128usize);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--addr" => addr = Some(value.parse().expect("--addr HOST:PORT")),
+            "--threads" => threads = value.parse().expect("--threads N"),
+            "--secs" => secs = value.parse().expect("--secs S"),
+            "--warmup" => warmup = value.parse().expect("--warmup S"),
+            "--size" => size = value.parse().expect("--size BYTES"),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    let addr = addr.expect("--addr is required");
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (done, stop) = (done.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let out = vec![7u8; size];
+                let mut back = vec![0u8; size];
+                while !stop.load(Ordering::Relaxed) {
+                    let mut s = match TcpStream::connect(addr) {
+                        Ok(s) => s,
+                        Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+                            std::thread::sleep(Duration::from_millis(1));
+                            continue;
+                        }
+                        Err(e) => panic!("connect: {e}"),
+                    };
+                    s.set_nodelay(true).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    s.write_all(&out).unwrap();
+                    s.read_exact(&mut back).unwrap();
+                    drop(s);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs_f64(warmup));
+    let start = (Instant::now(), done.load(Ordering::Relaxed));
+    println!("window-start");
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let end = (Instant::now(), done.load(Ordering::Relaxed));
+    println!("window-end");
+    let conns = end.1 - start.1;
+    let per_s = conns as f64 / (end.0 - start.0).as_secs_f64();
+    println!("result conns={conns} per_s={per_s:.0}");
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.join();
+    }
+}
