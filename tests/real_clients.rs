@@ -5,9 +5,11 @@
 //! The examples' `serve` functions are compiled into this test (`#[path]` modules), so the
 //! code under test is exactly the examples', without building them separately; each server
 //! runs on its own thread and runtime, on a free port. The clients are the distribution's
-//! binaries. A missing binary fails the test with the apt package `.ci/run` must install
-//! (`.ci/packages` lists them): these tests never skip silently. Every client runs under a
-//! deadline and is killed past it.
+//! binaries. A missing binary never passes silently: under `.ci/run`, which installs them all
+//! (`.ci/packages`) and sets `CORING_REQUIRE_CLIENTS=1`, it fails the test with the apt package
+//! to install; elsewhere (a fresh machine with only Rust) the test does not run and prints a
+//! notice that bypasses the harness's capture. Every client runs under a deadline and is
+//! killed past it.
 
 use std::future::Future;
 use std::io::{self, Read, Write};
@@ -54,18 +56,41 @@ where
         .expect("the server did not start")
 }
 
-/// The path of `binary`, or a failure naming the apt package that provides it.
-fn tool(binary: &str, package: &str) -> PathBuf {
+/// Set by `.ci/run`, which installs every client (`.ci/packages`): there a missing client fails
+/// its test.
+const REQUIRE_CLIENTS: &str = "CORING_REQUIRE_CLIENTS";
+
+/// The path of `binary`, if it is installed.
+///
+/// When it is not: under `.ci/run` (`CORING_REQUIRE_CLIENTS=1`) the test fails, naming the apt
+/// package to install. Elsewhere (the README's `cargo test` on a fresh machine, which must pass
+/// with only Rust installed) the test returns without running and says so loudly: the notice
+/// goes straight to the terminal's standard error, past the test harness's output capture, so
+/// it shows even though the test reports `ok`.
+fn tool(binary: &str, package: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
+    let found = std::env::split_paths(&path)
         .map(|dir| dir.join(binary))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{binary}` is not installed: .ci/run must install the apt package \
-                 `{package}` (listed in .ci/packages): apt-get install -y {package}"
-            )
-        })
+        .find(|candidate| candidate.is_file());
+    if found.is_some() {
+        return found;
+    }
+    let test = thread::current()
+        .name()
+        .unwrap_or("real_clients")
+        .to_string();
+    if std::env::var_os(REQUIRE_CLIENTS).is_some_and(|v| v != "0") {
+        panic!(
+            "`{binary}` is not installed: .ci/run must install the apt package `{package}` \
+             (listed in .ci/packages): apt-get install -y {package}"
+        );
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "\n*** NOT RUN: {test} needs `{binary}`, which is not installed \
+         (apt-get install -y {package}; .ci/run installs it and runs this test) ***\n"
+    );
+    None
 }
 
 /// Runs `command` with `input` on its standard input; kills it and fails after `limit`.
@@ -135,7 +160,9 @@ fn data(len: usize, mut seed: u64) -> Vec<u8> {
 
 #[test]
 fn nc_against_the_echo_server() {
-    let nc = tool("nc", "netcat-openbsd");
+    let Some(nc) = tool("nc", "netcat-openbsd") else {
+        return;
+    };
     let addr = start(echo::serve);
     let input: Vec<u8> = (0..2000)
         .flat_map(|i| format!("line {i} from netcat\n").into_bytes())
@@ -162,7 +189,9 @@ fn nc_against_the_echo_server() {
 
 #[test]
 fn socat_moves_megabytes_through_the_echo_server() {
-    let socat = tool("socat", "socat");
+    let Some(socat) = tool("socat", "socat") else {
+        return;
+    };
     let addr = start(echo::serve);
     let input = data(4 << 20, 0x5eed);
     let out = run(
@@ -184,7 +213,9 @@ fn socat_moves_megabytes_through_the_echo_server() {
 
 #[test]
 fn redis_cli_commands_against_kv() {
-    let cli = tool("redis-cli", "redis-tools");
+    let Some(cli) = tool("redis-cli", "redis-tools") else {
+        return;
+    };
     let addr = start(kv::serve);
     let port = addr.port().to_string();
     let ask = |args: &[&str]| -> String {
@@ -221,7 +252,9 @@ fn redis_cli_commands_against_kv() {
 
 #[test]
 fn redis_cli_pipe_mode_is_pipelined() {
-    let cli = tool("redis-cli", "redis-tools");
+    let Some(cli) = tool("redis-cli", "redis-tools") else {
+        return;
+    };
     let addr = start(kv::serve);
     let port = addr.port().to_string();
     // 20000 requests written back to back, RESP arrays and inline commands mixed.
@@ -259,7 +292,9 @@ fn redis_cli_pipe_mode_is_pipelined() {
 
 #[test]
 fn redis_benchmark_against_kv() {
-    let bench = tool("redis-benchmark", "redis-tools");
+    let Some(bench) = tool("redis-benchmark", "redis-tools") else {
+        return;
+    };
     let addr = start(kv::serve);
     let port = addr.port().to_string();
     for pipeline in ["1", "16"] {
@@ -306,7 +341,9 @@ fn redis_benchmark_against_kv() {
 #[cfg(feature = "hyper")]
 #[test]
 fn curl_against_the_http_server_with_keep_alive() {
-    let curl = tool("curl", "curl");
+    let Some(curl) = tool("curl", "curl") else {
+        return;
+    };
     let addr = start(http::serve);
     let url = format!("http://{addr}/");
     // Two URLs on one command line: curl reuses the connection when the server keeps it.
