@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use files::{FileTable, DEFAULT_FIXED_FILES};
-pub(crate) use setup::RingConfig;
+pub(crate) use setup::{RingConfig, DEFAULT_IOWQ_UNBOUNDED};
 pub use setup::{RingFlags, SetupError, SetupErrorKind};
 pub(crate) use slots::TOKEN_IGNORE as TOKEN_MESSAGE;
 pub(crate) use slots::{Cqe, OpKey};
@@ -73,7 +73,8 @@ pub struct Metrics {
     pub parked: std::time::Duration,
     /// The kernel's io-wq worker threads (`iou-wrk-*`) alive in this process now. Many of
     /// them mean ops block and are punted off the fast inline path: the first thing to look
-    /// at when io_uring I/O is slow.
+    /// at when io_uring I/O is slow. Each worker's are capped by
+    /// [`Builder::iowq_max_workers`](crate::runtime::Builder::iowq_max_workers).
     pub io_wq_workers: usize,
 }
 

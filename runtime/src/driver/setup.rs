@@ -28,6 +28,28 @@ pub(crate) struct RingConfig {
     pub fixed_files: u32,
     /// Hand each op to the kernel as soon as it is created, not when the worker parks.
     pub eager_submit: bool,
+    /// Most io-wq threads per worker, `[bounded, unbounded]`; 0 keeps the kernel's limit.
+    pub iowq_max_workers: [u32; 2],
+}
+
+/// The default limit on a worker's io-wq threads for unbounded work (ops on sockets and pipes
+/// that the kernel runs in a thread of its own, such as a splice): tokio's limit on blocking
+/// threads. The kernel's own is `RLIMIT_NPROC`, in practice none: a splice blocked on each of
+/// 2,000 idle sockets made 4,000 threads. Bounded work (regular files, block devices) keeps
+/// the kernel's limit, which is already small (at most 4 per CPU).
+pub(crate) const DEFAULT_IOWQ_UNBOUNDED: u32 = 512;
+
+/// Applies `limits` (`[bounded, unbounded]`, 0 keeps the kernel's) to the io-wq of the
+/// calling thread, which owns `ring` (`IORING_REGISTER_IOWQ_MAX_WORKERS`, Linux 5.15+).
+/// Returns the limits in force, or `None` where the kernel cannot tell (too old).
+pub(crate) fn limit_io_wq(ring: &IoUring, limits: [u32; 2]) -> Option<[u32; 2]> {
+    let mut values = limits;
+    ring.submitter()
+        .register_iowq_max_workers(&mut values)
+        .ok()?;
+    // The kernel answers with the limits that were in force before: where ours were 0 (keep),
+    // those are the ones in force now.
+    Some([0, 1].map(|i| if limits[i] == 0 { values[i] } else { limits[i] }))
 }
 
 /// Optional setup flags, newest kernel feature first: the first one is dropped first.
@@ -54,6 +76,10 @@ pub struct RingFlags {
     pub sqpoll: bool,
     /// The ring fd is registered (`IORING_REGISTER_RING_FDS`).
     pub registered_ring_fd: bool,
+    /// The most io-wq threads this worker's ring may use, `[bounded, unbounded]`
+    /// ([`Builder::iowq_max_workers`](crate::runtime::Builder::iowq_max_workers)); `None`
+    /// where the kernel cannot set them.
+    pub iowq_max_workers: Option<[u32; 2]>,
 }
 
 impl fmt::Display for RingFlags {
@@ -131,6 +157,7 @@ pub(crate) fn build_ring(config: &RingConfig) -> io::Result<(IoUring, RingFlags)
                     submit_all: tuning.contains(&Tuning::SubmitAll),
                     sqpoll: config.sqpoll_idle.is_some(),
                     registered_ring_fd: false,
+                    iowq_max_workers: None,
                 };
                 return Ok((ring, flags));
             }

@@ -118,6 +118,7 @@ impl UringDriver {
         let (ring, mut flags) = setup::build_ring(config)?;
         let ring_index = register_ring_fd(&ring);
         flags.registered_ring_fd = ring_index.is_some();
+        flags.iowq_max_workers = setup::limit_io_wq(&ring, config.iowq_max_workers);
         let unparker = std::sync::Arc::new(Unparker::new(Some(ring.as_raw_fd()))?);
         let driver = UringDriver {
             ring_fd: ring.as_raw_fd(),

@@ -19,10 +19,12 @@
 use std::future::Future;
 use std::io;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::buf::{IoBuf, IoBufMut};
 use crate::fd::Fd;
+use crate::op::poll::PollAdd;
+use crate::op::rw::{Read, Write, CURRENT_POSITION};
 use crate::op::splice::Splice;
 pub use crate::op::BufResult;
 use crate::op::Op;
@@ -134,9 +136,28 @@ pub async fn splice(
     Op::submit(op).await
 }
 
-/// Copies everything from `from` (read from its current position to end of input) to `to`,
-/// inside the kernel: through a pipe with `IORING_OP_SPLICE`, so the bytes never enter user
-/// space. Works between files, pipes and sockets. Returns the bytes copied.
+/// Copies everything from `from` (read from its current position to end of input) to `to`
+/// (written at its current position). Works between files, pipes and sockets, on raw
+/// descriptors: unlike `tokio::io::copy` it takes no reader and writer objects, and it moves
+/// the bytes with ops of its own. Returns the bytes copied.
+///
+/// # What it costs
+/// - **From a regular file or block device into a socket:** `IORING_OP_SPLICE` through a
+///   pipe, 64 KiB at a time, so the bytes never enter user space (what `sendfile` does).
+///   The kernel runs every splice in an io-wq thread (io_uring has no non-blocking splice);
+///   before each splice into the socket, coring waits until the socket is writable, so that
+///   thread does not sit blocked on a slow peer. Measured against the loop below (`benches`:
+///   `copy-bench`, 128-256 MiB from the page cache to a loopback socket): 1.17x and 1.22x
+///   the throughput in two runs of three, 0.92x in the third.
+/// - **Every other pair** (socket to socket, socket to file, pipes, file to file): the
+///   obvious loop, one 64 KiB owned buffer, an `IORING_OP_READ` then writes until all of it
+///   is written. A read from a socket or pipe waits for data by polling, without a thread. A
+///   splice from a socket would hold an io-wq thread for as long as the socket is idle: a
+///   proxy with a copy each way made two threads per connection (4,001 for 2,000 idle
+///   connections) and used 3.3x the CPU of this loop.
+///
+/// If the kernel refuses the splice before any byte moved (`EINVAL`: a file system without
+/// splice support), the copy goes on through the loop.
 ///
 /// ```no_run
 /// # coring::runtime::Runtime::new().unwrap().block_on(async {
@@ -147,28 +168,51 @@ pub async fn splice(
 /// # });
 /// ```
 pub async fn copy(from: &impl AsRawFd, to: &impl AsRawFd) -> io::Result<u64> {
-    const CHUNK: u32 = 1 << 16;
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into the array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
+    let (from, to) = (from.as_raw_fd(), to.as_raw_fd());
+    if is_file(from) && is_socket(to) {
+        if let Some(copied) = copy_by_splice(from, to).await? {
+            return Ok(copied);
+        }
     }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    let (pipe_read, pipe_write) = unsafe {
-        (
-            Fd::from_owned(OwnedFd::from_raw_fd(fds[0])),
-            Fd::from_owned(OwnedFd::from_raw_fd(fds[1])),
-        )
-    };
+    copy_through_buffer(from, to).await
+}
+
+/// The bytes moved in one step of [`copy`].
+const COPY_CHUNK: usize = 64 * 1024;
+
+fn file_type(fd: RawFd) -> Option<libc::mode_t> {
+    // SAFETY: `stat` is plain data; fstat writes one into it and reads nothing else.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is a valid, writable buffer for the call.
+    (unsafe { libc::fstat(fd, &mut stat) } == 0).then_some(stat.st_mode & libc::S_IFMT)
+}
+
+/// A regular file or block device: reading it never waits for a peer.
+fn is_file(fd: RawFd) -> bool {
+    matches!(file_type(fd), Some(libc::S_IFREG | libc::S_IFBLK))
+}
+
+fn is_socket(fd: RawFd) -> bool {
+    file_type(fd) == Some(libc::S_IFSOCK)
+}
+
+/// [`copy`] from a file into a socket through a pipe. `None` when the kernel refused the
+/// first splice (`EINVAL`) and nothing moved: the caller copies through a buffer instead.
+async fn copy_by_splice(from: RawFd, to: RawFd) -> io::Result<Option<u64>> {
+    let (pipe_read, pipe_write) = pipe()?;
     let mut total = 0u64;
     loop {
-        let n = splice(from, None, &pipe_write, None, CHUNK).await?;
+        let n = match splice(&from, None, &pipe_write, None, COPY_CHUNK as u32).await {
+            Err(e) if total == 0 && e.raw_os_error() == Some(libc::EINVAL) => return Ok(None),
+            result => result?,
+        };
         if n == 0 {
-            return Ok(total);
+            return Ok(Some(total));
         }
         let mut left = n;
         while left > 0 {
-            let moved = splice(&pipe_read, None, to, None, left as u32).await?;
+            Op::submit(PollAdd::new(to, libc::POLLOUT)).await?;
+            let moved = splice(&pipe_read, None, &to, None, left as u32).await?;
             if moved == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::WriteZero,
@@ -179,4 +223,54 @@ pub async fn copy(from: &impl AsRawFd, to: &impl AsRawFd) -> io::Result<u64> {
         }
         total += n as u64;
     }
+}
+
+/// [`copy`] through one owned buffer: read, then write until all of it is written.
+async fn copy_through_buffer(from: RawFd, to: RawFd) -> io::Result<u64> {
+    let mut buf = vec![0u8; COPY_CHUNK];
+    let mut total = 0u64;
+    loop {
+        let (result, back) = Op::submit(Read::new(from, buf, CURRENT_POSITION)).await;
+        buf = back;
+        let n = match result {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut written = 0;
+        while written < n {
+            let write = Write::new(to, buf.slice(written..n), CURRENT_POSITION);
+            let (result, slice) = Op::submit(write).await;
+            buf = slice.into_inner();
+            match result {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "coring: the destination accepted no more bytes",
+                    ))
+                }
+                Ok(k) => written += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        total += n as u64;
+    }
+}
+
+/// A new pipe, both ends owned (and closed through the ring when dropped).
+fn pipe() -> io::Result<(Fd, Fd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe {
+        (
+            Fd::from_owned(OwnedFd::from_raw_fd(fds[0])),
+            Fd::from_owned(OwnedFd::from_raw_fd(fds[1])),
+        )
+    })
 }

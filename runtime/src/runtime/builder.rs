@@ -38,6 +38,7 @@ impl Builder {
                 sqpoll_cpu: None,
                 fixed_files: crate::driver::DEFAULT_FIXED_FILES,
                 eager_submit: false,
+                iowq_max_workers: [0, crate::driver::DEFAULT_IOWQ_UNBOUNDED],
             },
             worker_threads: 1,
             pin_cores: false,
@@ -79,6 +80,33 @@ impl Builder {
     /// ```
     pub fn eager_submit(mut self, eager: bool) -> Self {
         self.config.eager_submit = eager;
+        self
+    }
+
+    /// The most kernel threads (io-wq workers, `iou-wrk-*`) each worker's ring may run
+    /// blocking ops on (`IORING_REGISTER_IOWQ_MAX_WORKERS`): `bounded` for regular files and
+    /// block devices, `unbounded` for everything else (sockets, pipes, character devices). 0
+    /// keeps the kernel's limit.
+    ///
+    /// The kernel sends an op to io-wq when it cannot be done without blocking and cannot wait
+    /// by polling: a buffered write that must wait for the disk, an `fsync`, any splice. Most
+    /// socket and pipe ops never go there (they wait by polling, without a thread); a splice
+    /// from an idle socket holds a thread for as long as the socket is idle. The default is
+    /// the kernel's bounded limit (at most 4 per CPU) and 512 unbounded threads, tokio's limit
+    /// on blocking threads; the kernel's own unbounded limit is `RLIMIT_NPROC`. Past the
+    /// limit, work waits in the kernel's queue for a thread: ops that can only complete
+    /// after each other (a splice waiting for data that a queued op would send) then wait
+    /// for a thread to come free, as tokio's blocking tasks do.
+    /// [`Runtime::ring_flags`](crate::runtime::Runtime::ring_flags) reports the limits in
+    /// force; [`Metrics::io_wq_workers`](crate::driver::Metrics::io_wq_workers) counts the
+    /// threads.
+    ///
+    /// ```
+    /// let rt = coring::runtime::Runtime::builder().iowq_max_workers(0, 64).build()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn iowq_max_workers(mut self, bounded: u32, unbounded: u32) -> Self {
+        self.config.iowq_max_workers = [bounded, unbounded];
         self
     }
 
