@@ -60,6 +60,7 @@
 //! ```
 
 pub use coring_macros::{main, test};
+pub use coring_runtime::runtime::spawn_on;
 pub use coring_runtime::{buf, io, op, signal, spawn, task, time};
 
 #[cfg(any(feature = "compat", feature = "hyper"))]

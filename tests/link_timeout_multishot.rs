@@ -339,10 +339,16 @@ fn incoming_accepts_200_connections_as_a_stream() {
             let mut incoming = listener.incoming();
             let mut streams = Vec::new();
             for i in 0..CONNS {
-                let stream = within(Duration::from_secs(30), "incoming.next()", incoming.next())
-                    .await
-                    .expect("the stream does not end")
-                    .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+                let (stream, peer) =
+                    within(Duration::from_secs(30), "incoming.next()", incoming.next())
+                        .await
+                        .expect("the stream does not end")
+                        .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+                assert_eq!(
+                    peer,
+                    stream.peer_addr().unwrap(),
+                    "incoming() names the peer"
+                );
                 streams.push(stream);
             }
             let accept_sqes = rt.metrics().sqes - sqes_before;
@@ -410,7 +416,7 @@ fn dropping_incoming_with_queued_connections_leaks_nothing() {
             let addr = listener.local_addr().unwrap();
             let mut incoming = listener.incoming();
             let mut clients = vec![std::net::TcpStream::connect(addr).unwrap()];
-            let first = within(Duration::from_secs(10), "first connection", incoming.next())
+            let (first, _) = within(Duration::from_secs(10), "first connection", incoming.next())
                 .await
                 .unwrap()
                 .unwrap();
@@ -443,7 +449,7 @@ fn dropping_incoming_with_queued_connections_leaks_nothing() {
             // A new stream on the same listener still accepts.
             let mut late = std::net::TcpStream::connect(addr).unwrap();
             let mut incoming = listener.incoming();
-            let stream = within(
+            let (stream, peer) = within(
                 Duration::from_secs(10),
                 "connection after the drop",
                 incoming.next(),
@@ -451,6 +457,11 @@ fn dropping_incoming_with_queued_connections_leaks_nothing() {
             .await
             .unwrap()
             .unwrap();
+            assert_eq!(
+                peer,
+                late.local_addr().unwrap(),
+                "incoming() names the peer"
+            );
             late.write_all(b"x").unwrap();
             let (res, _) = stream.read(vec![0u8; 1]).await;
             assert_eq!(res.unwrap(), 1);
@@ -480,7 +491,7 @@ fn dropping_the_runtime_under_an_incoming_stream_leaks_nothing() {
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 let mut incoming = listener.incoming();
-                let first = incoming.next().await.unwrap().unwrap();
+                let (first, _peer) = incoming.next().await.unwrap().unwrap();
                 std::future::pending::<()>().await;
                 drop(first);
             });
@@ -500,5 +511,30 @@ fn dropping_the_runtime_under_an_incoming_stream_leaks_nothing() {
         }
         drop(clients);
         assert_same_fds(&before, "after dropping the runtime under incoming()");
+    });
+}
+
+#[test]
+fn incoming_skips_a_connection_reset_before_its_peer_address_is_read() {
+    // A connection reset while it waits in the accept queue is still accepted, but has no peer
+    // address any more (`getpeername` answers ENOTCONN): `incoming()` closes it and yields
+    // the next connection, with that connection's address.
+    common::run(30, || async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reset = std::net::TcpStream::connect(addr).unwrap();
+        socket2::SockRef::from(&reset)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(reset); // RST
+        coring::time::sleep(Duration::from_millis(20)).await;
+        let good = std::net::TcpStream::connect(addr).unwrap();
+        let mut incoming = listener.incoming();
+        let (stream, peer) = within(Duration::from_secs(10), "incoming", incoming.next())
+            .await
+            .expect("the stream does not end")
+            .expect("a reset connection is skipped, not an error");
+        assert_eq!(peer, good.local_addr().unwrap());
+        assert_eq!(stream.peer_addr().unwrap(), peer);
     });
 }

@@ -123,7 +123,7 @@ fn incoming_accepts_a_stream_of_connections() {
         let mut incoming = listener.incoming();
         let mut n = 0;
         while n < 100 {
-            let stream = incoming.next().await.unwrap().unwrap();
+            let (stream, _peer) = incoming.next().await.unwrap().unwrap();
             assert_eq!(stream.local_addr().unwrap(), addr);
             n += 1;
         }

@@ -14,7 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::watchdog;
-use coring::runtime::{spawn_on, Runtime};
+use coring::runtime::Runtime;
+use coring::spawn_on; // the crate root's, as the README teaches
 use coring::sync::oneshot;
 
 /// Long enough for a runtime with nothing to do to be parked in the kernel.

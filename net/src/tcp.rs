@@ -144,8 +144,9 @@ impl TcpListener {
     /// # coring::runtime::Runtime::new().unwrap().block_on(async {
     /// let listener = coring::net::TcpListener::bind("127.0.0.1:8080").await?;
     /// let mut incoming = listener.incoming();
-    /// while let Some(stream) = incoming.next().await {
-    ///     let stream = stream?;
+    /// while let Some(accepted) = incoming.next().await {
+    ///     let (stream, peer) = accepted?;
+    ///     println!("connection from {peer}");
     ///     coring::spawn(async move { drop(stream) });
     /// }
     /// # Ok::<(), std::io::Error>(())
@@ -183,15 +184,18 @@ pub struct Incoming<'a> {
 }
 
 impl Incoming<'_> {
-    /// The next connection. Never `None` while the listener is open: an ended multishot
-    /// accept is re-armed.
-    pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
+    /// The next connection and its peer's address, as [`TcpListener::accept`] gives them.
+    /// Never `None` while the listener is open: an ended multishot accept is re-armed.
+    pub async fn next(&mut self) -> Option<io::Result<(TcpStream, SocketAddr)>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 }
 
 impl Stream for Incoming<'_> {
-    type Item = io::Result<TcpStream>;
+    /// A connection and its peer's address. A multishot accept cannot hand each connection its
+    /// own address buffer, so the address is read with `getpeername(2)`; a connection already
+    /// reset by then (`ENOTCONN`) is closed and skipped, as if it had never arrived.
+    type Item = io::Result<(TcpStream, SocketAddr)>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let fd = self.listener.fd.file_ref();
@@ -203,7 +207,11 @@ impl Stream for Incoming<'_> {
                 Some(Ok(Ok(raw))) => {
                     // SAFETY: the kernel just created `raw` for us; nothing else owns it.
                     let fd = unsafe { Fd::from_raw_fd(raw) };
-                    return Poll::Ready(Some(Ok(TcpStream::from_fd(fd))));
+                    match SockRef::from(&fd).peer_addr().and_then(socket_addr) {
+                        Ok(peer) => return Poll::Ready(Some(Ok((TcpStream::from_fd(fd), peer)))),
+                        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => continue,
+                        Err(e) => return Poll::Ready(Some(Err(e))),
+                    }
                 }
                 Some(Ok(Err(e))) | Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                 None => self.op = None, // the kernel ended it: arm a new one

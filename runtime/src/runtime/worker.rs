@@ -150,15 +150,18 @@ pub fn worker_index() -> Option<usize> {
 }
 
 /// Spawns a `Send` future on worker `worker`; the handle may be awaited from any worker.
+/// Also at the crate root, as `coring::spawn_on`.
 ///
 /// # Panics
 /// Outside a coring runtime, or when `worker` is not below the number of workers.
 ///
 /// ```
-/// # coring::runtime::Runtime::new().unwrap().block_on(async {
-/// let handle = coring::runtime::spawn_on(0, async { coring::runtime::worker_index() });
-/// assert_eq!(handle.await.unwrap(), Some(0));
-/// # });
+/// let rt = coring::runtime::Runtime::builder().worker_threads(2).build()?;
+/// rt.block_on(async {
+///     let handle = coring::spawn_on(1, async { coring::runtime::worker_index() });
+///     assert_eq!(handle.await.unwrap(), Some(1));
+/// });
+/// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn spawn_on<F>(worker: usize, future: F) -> JoinHandle<F::Output>
 where
