@@ -118,13 +118,11 @@ unsafe impl OpCode for Close {
 /// Closes `fd` through the current ring if there is one running, else with `close(2)` now.
 /// Used by the `Drop` of sockets and files.
 ///
-/// Through the ring the close enters the kernel at once ([`Op::detach_now`]), not with the
+/// Through the ring the close enters the kernel at once (`Op::detach_now`), not with the
 /// worker's next batch: a peer waits for end of stream, and the dropping thread may block
 /// before its next park (std, tokio and the epoll backend close at once too). It goes
 /// through the ring rather than `close(2)` so that it is ordered after every queued entry
 /// that still names the descriptor (and after the release of its registered slot, if any).
-///
-/// [`Op::detach_now`]: super::Op::detach_now
 pub fn close_on_drop(fd: RawFd) {
     if let Err(close) = super::Op::detach_now(Close::new(fd)) {
         crate::driver::forget_fd(fd);
