@@ -98,38 +98,46 @@ pub mod fs {
     pub use coring_fs::{File, Metadata, OpenOptions};
 }
 
-/// Channels for tasks on one worker or across workers and threads.
+/// Synchronization for tasks on one worker, across workers and with plain threads: tokio's
+/// `sync` module, re-exported whole.
 ///
-/// coring re-exports two well-kept crates rather than writing its own: their channels are
-/// runtime-agnostic (they wake through `Waker`s, which coring lets any thread use) and they
-/// work for `!Send` messages on one worker as well as for `Send` messages between workers.
+/// `tokio::sync` needs no tokio runtime: its primitives wait and wake through `Waker`s,
+/// which coring lets any thread use, so they work unchanged between coring tasks, between
+/// workers and with threads that are not coring's. Re-exporting it gives a tokio user the
+/// names, the behaviour and the documentation they already know, from the most used and
+/// most reviewed implementation there is (checked with loom in tokio's own CI); writing our
+/// own would add risk and nothing else. What it holds:
 ///
-/// - [`mpsc`](sync::mpsc): multi-producer channels from `async-channel` (smol-rs), `bounded(n)` with
-///   back-pressure and `unbounded()`; `send(v).await`, `recv().await`.
-/// - [`oneshot`](sync::oneshot): a single value from `futures-channel`; the receiver is a future.
+/// - [`Mutex`](sync::Mutex), [`RwLock`](sync::RwLock) (fair, FIFO), with owned guards;
+/// - [`Semaphore`](sync::Semaphore), with [`OwnedSemaphorePermit`](sync::OwnedSemaphorePermit);
+/// - [`Notify`](sync::Notify), [`Barrier`](sync::Barrier), [`OnceCell`](sync::OnceCell);
+/// - channels: [`mpsc`](sync::mpsc) (many producers, one consumer; `channel(n)` with
+///   back-pressure and `unbounded_channel()`), [`oneshot`](sync::oneshot),
+///   [`watch`](sync::watch) (the latest value), [`broadcast`](sync::broadcast) (every
+///   receiver gets every value).
+///
+/// A channel's waker is called after its lock is released, so a receiver woken on another
+/// worker does not then wait for the sender's lock.
 ///
 /// ```
-/// # coring::runtime::Runtime::new().unwrap().block_on(async {
-/// let (tx, rx) = coring::sync::mpsc::bounded(16);
-/// coring::spawn(async move { tx.send(7).await.unwrap() });
-/// assert_eq!(rx.recv().await.unwrap(), 7);
+/// use coring::sync::{mpsc, oneshot, Mutex};
+/// use std::sync::Arc;
 ///
-/// let (tx, rx) = coring::sync::oneshot::channel();
+/// # coring::runtime::Runtime::new().unwrap().block_on(async {
+/// let (tx, mut rx) = mpsc::channel(16);
+/// coring::spawn(async move { tx.send(7).await.unwrap() });
+/// assert_eq!(rx.recv().await, Some(7));
+///
+/// let (tx, rx) = oneshot::channel();
 /// tx.send("done").unwrap();
 /// assert_eq!(rx.await.unwrap(), "done");
+///
+/// let counter = Arc::new(Mutex::new(0));
+/// *counter.lock().await += 1;
+/// assert_eq!(*counter.lock().await, 1);
 /// # });
 /// ```
 #[cfg(feature = "sync")]
 pub mod sync {
-    /// Multi-producer, multi-consumer channels (`async-channel`).
-    pub mod mpsc {
-        pub use async_channel::{
-            bounded, unbounded, Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError,
-        };
-    }
-
-    /// One value, once (`futures-channel`).
-    pub mod oneshot {
-        pub use futures_channel::oneshot::{channel, Canceled, Receiver, Sender};
-    }
+    pub use tokio::sync::*;
 }

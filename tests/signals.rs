@@ -104,7 +104,7 @@ fn two_listeners_both_see_the_signal() {
         // delivery, and the next signal is sent only then: deliveries that pile up before a
         // `recv` may be reported once.
         let (ready_tx, ready_rx) = std_mpsc::channel();
-        let (ack_tx, ack_rx) = coring::sync::mpsc::unbounded::<usize>();
+        let (ack_tx, ack_rx) = coring::sync::mpsc::unbounded_channel::<usize>();
         let other = thread::spawn(move || {
             let rt = Runtime::new().unwrap();
             rt.block_on(async move {
@@ -112,7 +112,7 @@ fn two_listeners_both_see_the_signal() {
                 ready_tx.send(()).unwrap();
                 for round in 0..ROUNDS {
                     within(DELIVERY, &format!("third listener #{round}"), third.recv()).await;
-                    ack_tx.send(round).await.unwrap();
+                    ack_tx.send(round).unwrap();
                 }
                 ROUNDS
             })
@@ -123,9 +123,12 @@ fn two_listeners_both_see_the_signal() {
         rt.block_on(async move {
             let mut first = signal(hup).unwrap();
             let mut second = signal(hup).unwrap();
+            // One receiver, awaited by one acknowledgement at a time.
+            let ack_rx = std::rc::Rc::new(coring::sync::Mutex::new(ack_rx));
             let third_ack = |round: usize| {
                 let ack_rx = ack_rx.clone();
                 async move {
+                    let mut ack_rx = ack_rx.lock().await;
                     let acked =
                         within(DELIVERY, &format!("third listener #{round}"), ack_rx.recv())
                             .await

@@ -24,7 +24,7 @@ use common::{
 };
 use coring::net::{TcpListener, TcpStream};
 use coring::runtime::{spawn_on, worker_index, Runtime};
-use coring::sync::{mpsc, oneshot};
+use coring::sync::{mpsc, oneshot, watch};
 
 fn runtime(workers: usize) -> Runtime {
     Runtime::builder().worker_threads(workers).build().unwrap()
@@ -273,7 +273,7 @@ fn abort_of_a_remote_task_is_cancelled() {
             within(
                 Duration::from_secs(5),
                 "receiver dropped",
-                never_tx.cancellation(),
+                never_tx.closed(),
             )
             .await;
             // A remote task aborted before it ever ran.
@@ -381,7 +381,8 @@ fn reuseport_listeners_on_two_workers_serve_an_echo_load() {
             bytes: AtomicUsize::new(0),
             stopped: [AtomicBool::new(false), AtomicBool::new(false)],
         });
-        let (port_tx, port_rx) = mpsc::unbounded::<u16>();
+        // Worker 0 publishes the port it bound; worker 1 waits for it.
+        let port = Arc::new(watch::channel(0u16).0);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<u16>();
 
         let client_stats = stats.clone();
@@ -422,15 +423,15 @@ fn reuseport_listeners_on_two_workers_serve_an_echo_load() {
 
         let worker_stats = stats.clone();
         let results = rt.block_on_each(move |worker| {
-            let (port_tx, port_rx, ready_tx) = (port_tx.clone(), port_rx.clone(), ready_tx.clone());
+            let (port, ready_tx) = (port.clone(), ready_tx.clone());
             let stats = worker_stats.clone();
             async move {
                 let listener = if worker == 0 {
                     let l = TcpListener::bind_reuseport("127.0.0.1:0").await.unwrap();
-                    port_tx.send(l.local_addr().unwrap().port()).await.unwrap();
+                    port.send_replace(l.local_addr().unwrap().port());
                     l
                 } else {
-                    let port = port_rx.recv().await.unwrap();
+                    let port = *port.subscribe().wait_for(|p| *p != 0).await.unwrap();
                     TcpListener::bind_reuseport(("127.0.0.1", port))
                         .await
                         .unwrap()
@@ -438,7 +439,7 @@ fn reuseport_listeners_on_two_workers_serve_an_echo_load() {
                 let port = listener.local_addr().unwrap().port();
                 ready_tx.send(port).unwrap();
                 let stop = Rc::new(Cell::new(false));
-                let (stop_tx, stop_rx) = mpsc::bounded::<()>(1);
+                let (stop_tx, mut stop_rx) = mpsc::channel::<()>(1);
                 let accept_stop = stop.clone();
                 let acceptor = coring::spawn(async move {
                     let mut handlers = Vec::new();
@@ -455,7 +456,7 @@ fn reuseport_listeners_on_two_workers_serve_an_echo_load() {
                         handlers.retain(|h| !h.is_finished());
                     }
                 });
-                stop_rx.recv().await.unwrap();
+                stop_rx.recv().await.expect("a handler reports the stop");
                 acceptor.abort();
                 let _ = acceptor.await;
                 assert_eq!(worker_index(), Some(worker));
@@ -490,12 +491,12 @@ fn cross_worker_ping_pong_10000() {
         rt.block_on(async {
             // mpsc both ways.
             let start = Instant::now();
-            let (ping_tx, ping_rx) = mpsc::bounded::<u32>(1);
-            let (pong_tx, pong_rx) = mpsc::bounded::<u32>(1);
+            let (ping_tx, mut ping_rx) = mpsc::channel::<u32>(1);
+            let (pong_tx, mut pong_rx) = mpsc::channel::<u32>(1);
             let ponger = spawn_on(1, async move {
                 assert_eq!(worker_index(), Some(1));
                 let mut n = 0u32;
-                while let Ok(v) = ping_rx.recv().await {
+                while let Some(v) = ping_rx.recv().await {
                     pong_tx.send(v + 1).await.unwrap();
                     n += 1;
                 }
@@ -511,15 +512,15 @@ fn cross_worker_ping_pong_10000() {
 
             // A fresh oneshot per round for the reply.
             let start = Instant::now();
-            let (req_tx, req_rx) = mpsc::unbounded::<(u32, oneshot::Sender<u32>)>();
+            let (req_tx, mut req_rx) = mpsc::unbounded_channel::<(u32, oneshot::Sender<u32>)>();
             let replier = spawn_on(1, async move {
-                while let Ok((v, reply)) = req_rx.recv().await {
+                while let Some((v, reply)) = req_rx.recv().await {
                     reply.send(v ^ 0xABCD).unwrap();
                 }
             });
             for i in 0..ROUNDS {
                 let (tx, rx) = oneshot::channel();
-                req_tx.send((i, tx)).await.unwrap();
+                req_tx.send((i, tx)).unwrap();
                 assert_eq!(rx.await.unwrap(), i ^ 0xABCD);
             }
             drop(req_tx);
@@ -541,15 +542,15 @@ fn token_ring_over_three_workers() {
         rt.block_on(async {
             // Worker w receives on rx[w] and forwards to tx[(w + 1) % 3]; worker 0's part is a
             // spawned task too, so the block_on future only waits.
-            let chans: Vec<_> = (0..3).map(|_| mpsc::bounded::<usize>(1)).collect();
-            let txs: Vec<_> = chans.iter().map(|(tx, _)| tx.clone()).collect();
-            let handles: Vec<_> = (0..3)
-                .map(|w| {
-                    let rx = chans[w].1.clone();
+            let (txs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| mpsc::channel::<usize>(1)).unzip();
+            let handles: Vec<_> = rxs
+                .into_iter()
+                .enumerate()
+                .map(|(w, mut rx)| {
                     let next = txs[(w + 1) % 3].clone();
                     spawn_on(w, async move {
                         let mut seen = 0;
-                        while let Ok(token) = rx.recv().await {
+                        while let Some(token) = rx.recv().await {
                             assert_eq!(token % 3, w, "token {token} reached worker {w}");
                             assert_eq!(worker_index(), Some(w));
                             seen += 1;
@@ -562,7 +563,6 @@ fn token_ring_over_three_workers() {
                     })
                 })
                 .collect();
-            drop(chans);
             txs[0].send(0).await.unwrap();
             // The worker that handles the last pass returns and drops its sender; with `txs`
             // gone too, every channel closes in turn and every worker returns its count.
