@@ -75,7 +75,8 @@ pub mod runtime {
         DriverKind, DriverPolicy, Metrics, RingFlags, SetupError, SetupErrorKind,
     };
     pub use coring_runtime::runtime::{
-        driver_kind, spawn_on, spawn_on_with, worker_index, Builder, Runtime, ShutdownHandle,
+        driver_kind, spawn_on, spawn_on_with, worker_index, Builder, Handle, Runtime,
+        ShutdownHandle,
     };
 }
 

@@ -16,6 +16,7 @@
 
 mod builder;
 pub(crate) mod context;
+mod handle;
 mod worker;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 pub use builder::Builder;
+pub use handle::Handle;
 pub use worker::{spawn_on, spawn_on_with, worker_index, ShutdownHandle};
 
 use crate::driver::{Driver, DriverKind, DriverPolicy, Metrics, RingConfig, RingFlags};
@@ -95,6 +97,7 @@ impl Core {
         let main = MainWaker::new(self.scheduler.remote().clone());
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
+        let mut turns_unpublished = 0u32;
         let output = loop {
             if main.is_queued() && main.take_queued() {
                 let polled = coop::with_budget(|| {
@@ -109,6 +112,11 @@ impl Core {
             self.fire_timers();
             self.scheduler.drain_remote();
             let idle = !self.scheduler.has_ready() && !main.is_queued();
+            turns_unpublished += 1;
+            if idle || turns_unpublished >= handle::PUBLISH_EVERY {
+                self.workers.publish_metrics(self.worker, self.metrics());
+                turns_unpublished = 0;
+            }
             let remote = self.scheduler.remote();
             let result = if idle && remote.begin_park() {
                 let timeout = self
@@ -150,7 +158,21 @@ impl Core {
     fn shutdown(&self) -> usize {
         let _enter = context::enter(self);
         self.scheduler.shutdown();
-        self.driver.shutdown()
+        let stuck = self.driver.shutdown();
+        self.workers.publish_metrics(self.worker, self.metrics());
+        stuck
+    }
+
+    /// This worker's counters: its ring, its tasks, its time parked. Cheap enough to take
+    /// every few turns; the process-wide io-wq thread count, which reads `/proc`, is left at
+    /// 0 for the reader to fill in.
+    fn metrics(&self) -> Metrics {
+        Metrics {
+            tasks_spawned: self.scheduler.spawned(),
+            tasks_alive: self.scheduler.tasks_len(),
+            parked: Duration::from_nanos(self.parked.get()),
+            ..self.driver.metrics()
+        }
     }
 }
 
@@ -266,14 +288,23 @@ impl Runtime {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn metrics(&self) -> Metrics {
-        let core = &self.core;
         Metrics {
-            tasks_spawned: core.scheduler.spawned(),
-            tasks_alive: core.scheduler.tasks_len(),
-            parked: Duration::from_nanos(core.parked.get()),
             io_wq_workers: crate::driver::io_wq_workers(),
-            ..core.driver.metrics()
+            ..self.core.metrics()
         }
+    }
+
+    /// A `Send + Sync` handle to this runtime, to spawn onto it and read every worker's
+    /// metrics from any thread.
+    ///
+    /// ```
+    /// let rt = coring::runtime::Runtime::new()?;
+    /// let handle = rt.handle();
+    /// std::thread::spawn(move || drop(handle.spawn(async { println!("hello") })));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.core.workers.clone())
     }
 
     /// The setup flags this thread's ring was created with.

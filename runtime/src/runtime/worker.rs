@@ -10,10 +10,12 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 
+use super::handle::RoundRobin;
 use super::{context, Builder, Core};
+use crate::driver::Metrics;
 use crate::task::join::{Reporting, Shared};
 use crate::task::waker::Remote;
 use crate::task::{JoinError, JoinHandle};
@@ -23,6 +25,10 @@ pub(crate) struct Workers {
     count: usize,
     remotes: OnceLock<Vec<Arc<Remote>>>,
     stopping: AtomicBool,
+    /// Each worker's counters as it last published them (for `Handle::metrics`).
+    metrics: Vec<Mutex<Metrics>>,
+    /// The worker a spawn from outside the runtime goes to next.
+    round_robin: RoundRobin,
 }
 
 impl Workers {
@@ -31,11 +37,33 @@ impl Workers {
             count,
             remotes: OnceLock::new(),
             stopping: AtomicBool::new(false),
+            metrics: (0..count).map(|_| Mutex::default()).collect(),
+            round_robin: RoundRobin::default(),
         })
     }
 
     pub(crate) fn len(&self) -> usize {
         self.count
+    }
+
+    /// Records worker `worker`'s counters for readers on other threads.
+    pub(crate) fn publish_metrics(&self, worker: usize, metrics: Metrics) {
+        *self.metrics[worker]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = metrics;
+    }
+
+    /// Every worker's last published counters.
+    pub(crate) fn published_metrics(&self) -> Vec<Metrics> {
+        self.metrics
+            .iter()
+            .map(|m| *m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+            .collect()
+    }
+
+    /// The worker that takes the next spawn from outside the runtime.
+    pub(crate) fn next_worker(&self) -> usize {
+        self.round_robin.next(self.count)
     }
 
     fn remotes(&self) -> &[Arc<Remote>] {
@@ -194,25 +222,44 @@ where
     F: Future + 'static,
     F::Output: Send + 'static,
 {
+    let workers = context::with_core(|core| core.workers.clone())
+        .expect("coring::spawn_on must be called from inside a coring runtime");
+    spawn_job_on(&workers, worker, make)
+}
+
+/// Spawns `make()` on worker `worker` of `workers`, from any thread: at once when this thread
+/// is that worker, else as a job in its inbox. A job its worker never runs (the runtime shut
+/// down) reports the task as cancelled.
+#[track_caller]
+pub(crate) fn spawn_job_on<M, F>(
+    workers: &Arc<Workers>,
+    worker: usize,
+    make: M,
+) -> JoinHandle<F::Output>
+where
+    M: FnOnce() -> F + Send + 'static,
+    F: Future + 'static,
+    F::Output: Send + 'static,
+{
+    let count = workers.len();
+    assert!(
+        worker < count,
+        "coring::spawn_on: there is no worker {worker} (the runtime has {count})"
+    );
     let shared = Shared::new();
     let guard = CancelUnlessRun(Some(shared.clone()));
     let job = move || {
         let shared = guard.run();
         crate::task::spawn(Reporting::new(async move { make().await }, shared));
     };
-    let sent = context::with_core(|core| {
-        let count = core.workers.len();
-        assert!(
-            worker < count,
-            "coring::spawn_on: there is no worker {worker} (the runtime has {count})"
-        );
-        if worker == core.worker {
-            job();
-        } else {
-            core.workers.remotes()[worker].push_job(Box::new(job));
-        }
-    });
-    sent.expect("coring::spawn_on must be called from inside a coring runtime");
+    let here =
+        context::with_core(|core| Arc::ptr_eq(&core.workers, workers) && core.worker == worker)
+            .unwrap_or(false);
+    if here {
+        job();
+    } else {
+        workers.remotes()[worker].push_job(Box::new(job));
+    }
     JoinHandle::shared(shared)
 }
 

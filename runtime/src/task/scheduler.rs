@@ -143,6 +143,9 @@ impl Scheduler {
         self.cancel_all();
         // Jobs sent from other threads spawn into the closed scheduler: they are cancelled.
         self.drain_remote();
+        // Jobs sent from now on (through a `Handle` that outlives the runtime) are dropped
+        // when sent, which reports their tasks as cancelled.
+        drop(self.remote.close());
     }
 
     /// Drops every task's future now; the runtime keeps running. A task that is being polled

@@ -24,6 +24,9 @@ pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 pub(crate) struct Inbox {
     pub(crate) woken: Vec<TaskRef>,
     pub(crate) jobs: Vec<Job>,
+    /// The runtime shut down: jobs sent now are dropped at once (a dropped spawn job reports
+    /// its task as cancelled) instead of waiting for a loop that will not run again.
+    closed: bool,
 }
 
 /// The part of a scheduler other threads may touch.
@@ -54,10 +57,24 @@ impl Remote {
         self.notify();
     }
 
-    /// Sends `job` to run on the runtime's thread.
+    /// Sends `job` to run on the runtime's thread; drops it if the runtime has shut down.
     pub(crate) fn push_job(&self, job: Job) {
-        self.lock().jobs.push(job);
+        let mut inbox = self.lock();
+        if inbox.closed {
+            drop(inbox);
+            drop(job); // outside the lock: dropping a job may send another
+            return;
+        }
+        inbox.jobs.push(job);
+        drop(inbox);
         self.notify();
+    }
+
+    /// Refuses jobs from now on and returns those still queued, to be dropped by the caller.
+    pub(crate) fn close(&self) -> Vec<Job> {
+        let mut inbox = self.lock();
+        inbox.closed = true;
+        std::mem::take(&mut inbox.jobs)
     }
 
     /// Wakes the runtime through its eventfd whether or not it is parked.
@@ -76,7 +93,12 @@ impl Remote {
         if !self.park.take_pending() {
             return None;
         }
-        Some(std::mem::take(&mut *self.lock()))
+        let mut inbox = self.lock();
+        Some(Inbox {
+            woken: std::mem::take(&mut inbox.woken),
+            jobs: std::mem::take(&mut inbox.jobs),
+            closed: inbox.closed,
+        })
     }
 
     /// Announces that the executor is about to block; false if a remote wake is pending.
