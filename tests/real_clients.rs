@@ -11,10 +11,11 @@
 //! notice that bypasses the harness's capture. Every client runs under a deadline and is
 //! killed past it.
 
+mod common;
+
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -54,43 +55,6 @@ where
     });
     rx.recv_timeout(Duration::from_secs(10))
         .expect("the server did not start")
-}
-
-/// Set by `.ci/run`, which installs every client (`.ci/packages`): there a missing client fails
-/// its test.
-const REQUIRE_CLIENTS: &str = "CORING_REQUIRE_CLIENTS";
-
-/// The path of `binary`, if it is installed.
-///
-/// When it is not: under `.ci/run` (`CORING_REQUIRE_CLIENTS=1`) the test fails, naming the apt
-/// package to install. Elsewhere (the README's `cargo test` on a fresh machine, which must pass
-/// with only Rust installed) the test returns without running and says so loudly: the notice
-/// goes straight to the terminal's standard error, past the test harness's output capture, so
-/// it shows even though the test reports `ok`.
-fn tool(binary: &str, package: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .map(|dir| dir.join(binary))
-        .find(|candidate| candidate.is_file());
-    if found.is_some() {
-        return found;
-    }
-    let test = thread::current()
-        .name()
-        .unwrap_or("real_clients")
-        .to_string();
-    if std::env::var_os(REQUIRE_CLIENTS).is_some_and(|v| v != "0") {
-        panic!(
-            "`{binary}` is not installed: .ci/run must install the apt package `{package}` \
-             (listed in .ci/packages): apt-get install -y {package}"
-        );
-    }
-    let _ = writeln!(
-        io::stderr(),
-        "\n*** NOT RUN: {test} needs `{binary}`, which is not installed \
-         (apt-get install -y {package}; .ci/run installs it and runs this test) ***\n"
-    );
-    None
 }
 
 /// Runs `command` with `input` on its standard input; kills it and fails after `limit`.
@@ -160,7 +124,7 @@ fn data(len: usize, mut seed: u64) -> Vec<u8> {
 
 #[test]
 fn nc_against_the_echo_server() {
-    let Some(nc) = tool("nc", "netcat-openbsd") else {
+    let Some(nc) = common::require_tool("nc", "netcat-openbsd") else {
         return;
     };
     let addr = start(echo::serve);
@@ -189,7 +153,7 @@ fn nc_against_the_echo_server() {
 
 #[test]
 fn socat_moves_megabytes_through_the_echo_server() {
-    let Some(socat) = tool("socat", "socat") else {
+    let Some(socat) = common::require_tool("socat", "socat") else {
         return;
     };
     let addr = start(echo::serve);
@@ -213,7 +177,7 @@ fn socat_moves_megabytes_through_the_echo_server() {
 
 #[test]
 fn redis_cli_commands_against_kv() {
-    let Some(cli) = tool("redis-cli", "redis-tools") else {
+    let Some(cli) = common::require_tool("redis-cli", "redis-tools") else {
         return;
     };
     let addr = start(kv::serve);
@@ -252,7 +216,7 @@ fn redis_cli_commands_against_kv() {
 
 #[test]
 fn redis_cli_pipe_mode_is_pipelined() {
-    let Some(cli) = tool("redis-cli", "redis-tools") else {
+    let Some(cli) = common::require_tool("redis-cli", "redis-tools") else {
         return;
     };
     let addr = start(kv::serve);
@@ -292,7 +256,7 @@ fn redis_cli_pipe_mode_is_pipelined() {
 
 #[test]
 fn redis_benchmark_against_kv() {
-    let Some(bench) = tool("redis-benchmark", "redis-tools") else {
+    let Some(bench) = common::require_tool("redis-benchmark", "redis-tools") else {
         return;
     };
     let addr = start(kv::serve);
@@ -341,7 +305,7 @@ fn redis_benchmark_against_kv() {
 #[cfg(feature = "hyper")]
 #[test]
 fn curl_against_the_http_server_with_keep_alive() {
-    let Some(curl) = tool("curl", "curl") else {
+    let Some(curl) = common::require_tool("curl", "curl") else {
         return;
     };
     let addr = start(http::serve);

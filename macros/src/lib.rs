@@ -2,9 +2,11 @@
 //!
 //! Options: `entries = N` (submission queue entries per ring), `sqpoll = MS` (SQPOLL with the
 //! given idle time in milliseconds), `worker_threads = N` (the function runs on worker 0;
-//! `coring::runtime::spawn_on` reaches the others) and `driver = "auto" | "io_uring" |
-//! "epoll"` (the backend policy; see `coring::runtime::DriverPolicy`). Misuse (a function that is not `async`, an unknown option, a
-//! value of the wrong kind) is a compile error that says what is wrong.
+//! `coring::spawn_on` reaches the others), `driver = "auto" | "io_uring" | "epoll"` (the
+//! backend policy; see `coring::runtime::DriverPolicy`) and `tokio_bridge = true` (a tokio
+//! runtime entered on every worker, with coring's `tokio-bridge` cargo feature; see
+//! `coring::runtime::Builder::tokio_bridge`). Misuse (a function that is not `async`, an
+//! unknown option, a value of the wrong kind) is a compile error that says what is wrong.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -103,7 +105,7 @@ fn expand(args: TokenStream2, item: TokenStream2, kind: Kind) -> syn::Result<Tok
                     other.span(),
                     format!(
                         "`{name}` needs a value, as in `{name} = {}`; #[{}] takes `entries = N`, \
-                         `sqpoll = IDLE_MS`, `worker_threads = N` and `driver = \"auto\"`",
+                         `sqpoll = IDLE_MS`, `worker_threads = N`, `driver = \"auto\"` and `tokio_bridge = true`",
                         example_value(&name),
                         kind.name()
                     ),
@@ -162,11 +164,25 @@ fn expand(args: TokenStream2, item: TokenStream2, kind: Kind) -> syn::Result<Tok
                 let ms = int_option(nv, "sqpoll")?;
                 builder = quote!(#builder.sqpoll(::std::time::Duration::from_millis(#ms)));
             }
+            "tokio_bridge" => {
+                let enabled = match &nv.value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Bool(b), ..
+                    }) => b.value,
+                    other => {
+                        return Err(syn::Error::new(
+                            other.span(),
+                            "`tokio_bridge` takes `true` or `false` (and the `tokio-bridge` cargo feature of coring)",
+                        ))
+                    }
+                };
+                builder = quote!(#builder.tokio_bridge(#enabled));
+            }
             _ => {
                 return Err(syn::Error::new(
                     nv.path.span(),
                     format!(
-                        "unknown option for #[{}]; expected `entries = N`, `sqpoll = IDLE_MS`, `worker_threads = N` or `driver = \"auto\"|\"io_uring\"|\"epoll\"`",
+                        "unknown option for #[{}]; expected `entries = N`, `sqpoll = IDLE_MS`, `worker_threads = N`, `driver = \"auto\"|\"io_uring\"|\"epoll\"` or `tokio_bridge = true`",
                         kind.name()
                     ),
                 ))

@@ -416,3 +416,39 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
+
+/// Set by `.ci/run`, which installs every external program the tests drive (`.ci/packages`):
+/// there a missing one fails its test.
+pub const REQUIRE_CLIENTS: &str = "CORING_REQUIRE_CLIENTS";
+
+/// The path of the external program `binary` (a real client or server the test drives), if it
+/// is installed.
+///
+/// When it is not: under `.ci/run` (`CORING_REQUIRE_CLIENTS=1`) the test fails, naming the apt
+/// package to install. Elsewhere (the README's `cargo test` on a fresh machine, which must pass
+/// with only Rust installed) the test returns without running and says so loudly: the notice
+/// goes straight to the terminal's standard error, past the test harness's output capture, so
+/// it shows even though the test reports `ok`.
+pub fn require_tool(binary: &str, package: &str) -> Option<PathBuf> {
+    use std::io::Write as _;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .map(|dir| dir.join(binary))
+        .find(|candidate| candidate.is_file());
+    if found.is_some() {
+        return found;
+    }
+    let test = thread::current().name().unwrap_or("test").to_string();
+    if std::env::var_os(REQUIRE_CLIENTS).is_some_and(|v| v != "0") {
+        panic!(
+            "`{binary}` is not installed: .ci/run must install the apt package `{package}` \
+             (listed in .ci/packages): apt-get install -y {package}"
+        );
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "\n*** NOT RUN: {test} needs `{binary}`, which is not installed \
+         (apt-get install -y {package}; .ci/run installs it and runs this test) ***\n"
+    );
+    None
+}

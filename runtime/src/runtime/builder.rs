@@ -3,6 +3,7 @@
 use std::io;
 use std::time::Duration;
 
+use super::bridge::Bridge;
 use super::worker::{start_workers, Workers};
 use super::{Core, Runtime};
 use crate::driver::{DriverPolicy, RingConfig};
@@ -19,6 +20,7 @@ pub struct Builder {
     pub(crate) worker_threads: usize,
     pub(crate) pin_cores: bool,
     pub(crate) driver: DriverPolicy,
+    pub(crate) tokio_bridge: bool,
 }
 
 impl Default for Builder {
@@ -43,6 +45,7 @@ impl Builder {
             worker_threads: 1,
             pin_cores: false,
             driver: DriverPolicy::from_env().unwrap_or_default(),
+            tokio_bridge: false,
         }
     }
 
@@ -159,6 +162,31 @@ impl Builder {
         self
     }
 
+    /// Runs a tokio runtime (I/O and time drivers, one thread of its own) beside this one and
+    /// enters it on every worker, so crates built on tokio's reactor work inside coring
+    /// tasks: `tokio::time`, `tokio::net`, tower's timeout layers, and the database, Redis
+    /// and HTTP clients built on them. `tokio::spawn` from a coring task runs on the bridge's
+    /// thread. Off by default; needs the `tokio-bridge` cargo feature. The macros take
+    /// `#[coring::main(tokio_bridge = true)]`.
+    ///
+    /// Each readiness event or timer of a tokio type then crosses from the bridge's thread to
+    /// the worker as a wake-up; coring's own sockets, files and timers complete in the
+    /// worker's ring and remain the fast path.
+    ///
+    /// ```
+    /// let rt = coring::runtime::Runtime::builder().tokio_bridge(true).build()?;
+    /// rt.block_on(async {
+    ///     // tokio's timer, inside a coring task.
+    ///     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(feature = "tokio-bridge")]
+    pub fn tokio_bridge(mut self, enabled: bool) -> Self {
+        self.tokio_bridge = enabled;
+        self
+    }
+
     /// Creates the runtime (and starts the other workers).
     pub fn build(self) -> io::Result<Runtime> {
         if self.config.entries == 0 {
@@ -167,7 +195,8 @@ impl Builder {
                 "coring: ring entries must be at least 1",
             ));
         }
-        let workers = Workers::new(self.worker_threads);
+        let bridge = Bridge::start(self.tokio_bridge)?;
+        let workers = Workers::new(self.worker_threads, bridge.handle());
         let core = Core::new(&self.config, self.driver, 0, workers.clone())?;
         let threads = start_workers(&self, &workers, core.scheduler.remote().clone())?;
         // Pin this thread only now: the workers, started from it, had to inherit the whole
@@ -175,6 +204,10 @@ impl Builder {
         if self.pin_cores {
             super::worker::pin_to_cpu(0);
         }
-        Ok(Runtime { core, threads })
+        Ok(Runtime {
+            core,
+            threads,
+            _bridge: bridge,
+        })
     }
 }

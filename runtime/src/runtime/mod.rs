@@ -14,6 +14,7 @@
 //! by their futures' drops), then cancels whatever is still in flight and waits for the kernel
 //! to finish with it, so nothing the kernel does lands after `drop` returns.
 
+mod bridge;
 mod builder;
 pub(crate) mod context;
 mod handle;
@@ -91,6 +92,8 @@ impl Core {
             "coring: cannot start a runtime from within a runtime (block_on inside an async context)"
         );
         let _enter = context::enter(self);
+        #[allow(clippy::let_unit_value)] // a unit without the `tokio-bridge` feature
+        let _bridge = self.workers.bridge.enter();
         // In an `Option` so the future can be dropped (closing what it owned) before the
         // final flush below.
         let mut future = pin!(Some(future));
@@ -157,6 +160,8 @@ impl Core {
 
     fn shutdown(&self) -> usize {
         let _enter = context::enter(self);
+        #[allow(clippy::let_unit_value)] // a unit without the `tokio-bridge` feature
+        let _bridge = self.workers.bridge.enter();
         self.scheduler.shutdown();
         let stuck = self.driver.shutdown();
         self.workers.publish_metrics(self.worker, self.metrics());
@@ -190,6 +195,8 @@ impl Core {
 pub struct Runtime {
     core: Core,
     threads: WorkerThreads,
+    /// Dropped last, once the workers are gone (`Builder::tokio_bridge`).
+    _bridge: bridge::Bridge,
 }
 
 impl Runtime {

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 
+use super::bridge::BridgeHandle;
 use super::handle::RoundRobin;
 use super::{context, Builder, Core};
 use crate::driver::Metrics;
@@ -29,16 +30,19 @@ pub(crate) struct Workers {
     metrics: Vec<Mutex<Metrics>>,
     /// The worker a spawn from outside the runtime goes to next.
     round_robin: RoundRobin,
+    /// The tokio runtime each worker enters while it runs, if any (`Builder::tokio_bridge`).
+    pub(crate) bridge: BridgeHandle,
 }
 
 impl Workers {
-    pub(crate) fn new(count: usize) -> Arc<Self> {
+    pub(crate) fn new(count: usize, bridge: BridgeHandle) -> Arc<Self> {
         Arc::new(Workers {
             count,
             remotes: OnceLock::new(),
             stopping: AtomicBool::new(false),
             metrics: (0..count).map(|_| Mutex::default()).collect(),
             round_robin: RoundRobin::default(),
+            bridge,
         })
     }
 
