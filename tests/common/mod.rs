@@ -430,14 +430,20 @@ pub const REQUIRE_CLIENTS: &str = "CORING_REQUIRE_CLIENTS";
 /// goes straight to the terminal's standard error, past the test harness's output capture, so
 /// it shows even though the test reports `ok`.
 pub fn require_tool(binary: &str, package: &str) -> Option<PathBuf> {
-    use std::io::Write as _;
     let path = std::env::var_os("PATH").unwrap_or_default();
     let found = std::env::split_paths(&path)
         .map(|dir| dir.join(binary))
         .find(|candidate| candidate.is_file());
-    if found.is_some() {
-        return found;
+    if found.is_none() {
+        report_missing(binary, package);
     }
+    found
+}
+
+/// What [`require_tool`] does when `what` (a program the test drives) is not installed: fails
+/// the test under `.ci/run`, else prints the notice that the test does not run.
+pub fn report_missing(binary: &str, package: &str) {
+    use std::io::Write as _;
     let test = thread::current().name().unwrap_or("test").to_string();
     if std::env::var_os(REQUIRE_CLIENTS).is_some_and(|v| v != "0") {
         panic!(
@@ -450,5 +456,4 @@ pub fn require_tool(binary: &str, package: &str) -> Option<PathBuf> {
         "\n*** NOT RUN: {test} needs `{binary}`, which is not installed \
          (apt-get install -y {package}; .ci/run installs it and runs this test) ***\n"
     );
-    None
 }
