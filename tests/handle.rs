@@ -78,9 +78,10 @@ fn a_plain_thread_spawns_onto_a_parked_runtime_and_awaits_the_result() {
         // The main thread's runtime waits in its ring for the plain thread's verdict.
         let seen = rt.block_on(async { within(LIMIT, "plain thread", done_rx).await.unwrap() });
         plain.join().unwrap();
+        // Worker 0 runs tasks only inside `block_on`: spawns from outside go to workers 1..
         assert!(
-            seen.contains(&0) && seen.contains(&1),
-            "workers take turns: {seen:?}"
+            seen.iter().all(|&w| w == 1),
+            "spawned from outside: {seen:?}"
         );
     });
 }

@@ -176,7 +176,10 @@ fn expand(args: TokenStream2, item: TokenStream2, kind: Kind) -> syn::Result<Tok
                         ))
                     }
                 };
-                builder = quote!(#builder.tokio_bridge(#enabled));
+                // `false` adds nothing, so it compiles without the cargo feature too.
+                if enabled {
+                    builder = quote!(#builder.tokio_bridge(true));
+                }
             }
             _ => {
                 return Err(syn::Error::new(

@@ -14,9 +14,11 @@ use crate::op::{FileRef, Op};
 ///
 /// Dropping it closes the descriptor at once: through the ring when a runtime is running on
 /// this thread (an `IORING_OP_CLOSE` that enters the kernel with the drop, ordered after the
-/// entries queued before it), else with `close(2)`. A peer sees end of stream even if the
-/// dropping thread blocks right after. [`close`](Fd::close) closes through the ring too and
-/// reports the result.
+/// entries this ring queued before it), else with `close(2)`. A peer sees end of stream even
+/// if the dropping thread blocks right after. (A descriptor registered with another
+/// worker's ring is also held by that ring's table slot, which that worker empties at its
+/// next turn; the release wakes it for that.) [`close`](Fd::close) closes through the ring
+/// too and reports the result.
 ///
 /// A descriptor can also be [registered](Fd::register) in its ring's file table, after which
 /// that ring's ops name it by its slot.

@@ -132,6 +132,11 @@ impl EpollDriver {
         }
     }
 
+    /// [`metrics`](EpollDriver::metrics) without `ops_in_flight` (0), which walks the op table.
+    pub(crate) fn counters(&self) -> Metrics {
+        self.inner.borrow().metrics
+    }
+
     pub(crate) fn slots_len(&self) -> usize {
         self.inner.borrow().slots.len()
     }

@@ -225,6 +225,14 @@ impl Driver {
         }
     }
 
+    /// [`metrics`](Driver::metrics) without `ops_in_flight` (0), which walks the op table.
+    pub(crate) fn counters(&self) -> Metrics {
+        match self {
+            Driver::Uring(d) => d.counters(),
+            Driver::Epoll(d) => d.counters(),
+        }
+    }
+
     pub(crate) fn slots_len(&self) -> usize {
         match self {
             Driver::Uring(d) => d.slots_len(),

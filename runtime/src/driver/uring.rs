@@ -243,6 +243,11 @@ impl UringDriver {
         }
     }
 
+    /// [`metrics`](UringDriver::metrics) without `ops_in_flight` (0), which walks the op table.
+    pub(crate) fn counters(&self) -> Metrics {
+        self.inner.borrow().metrics
+    }
+
     /// Slots still held, in flight or completed-but-uncollected.
     pub(crate) fn slots_len(&self) -> usize {
         self.inner.borrow().slots.len()
@@ -255,7 +260,8 @@ impl UringDriver {
     }
 
     /// Pushes `entry` for a new op and enters the ring with it at once, whatever the
-    /// runtime's batching (no enter with SQPOLL: the kernel thread picks it up).
+    /// runtime's batching (with SQPOLL the kernel thread picks it up; the ring is entered
+    /// only to wake that thread if it sleeps).
     #[inline]
     pub(crate) fn submit_eager(&self, entry: squeue::Entry) -> io::Result<OpKey> {
         self.submit_with(entry, Lifecycle::Submitted, true)
@@ -302,10 +308,12 @@ impl UringDriver {
     ///
     /// Submitting early reorders nothing: entries reach the kernel in the order they were
     /// queued, the backlog first, and released file-table slots are closed first, as a park
-    /// does. Returns whether the kernel has taken every entry; when it has not (the ring is
-    /// borrowed by a caller up the stack, or the kernel refused the call for now), the rest
-    /// goes with the next park.
+    /// does. Returns whether the kernel has taken every entry; when it has not (the kernel
+    /// refused the call for now, or with SQPOLL the backlog waits for the SQ thread, which
+    /// only a park waits for), the rest goes with the next park.
     pub(crate) fn flush(&self) -> bool {
+        // Callers never hold the driver's borrow (every path that drops a descriptor or wakes
+        // a task under it defers that work); refusing rather than panicking costs nothing.
         let Ok(mut inner) = self.inner.try_borrow_mut() else {
             return false;
         };
@@ -313,7 +321,7 @@ impl UringDriver {
             inner.close_released_files(files);
         }
         inner.flush_backlog();
-        if !inner.backlog.is_empty() {
+        if !inner.backlog.is_empty() && !inner.flags.sqpoll {
             inner.make_sq_room();
             inner.flush_backlog();
         }

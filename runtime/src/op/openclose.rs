@@ -121,8 +121,9 @@ unsafe impl OpCode for Close {
 /// Through the ring the close enters the kernel at once (`Op::detach_now`), not with the
 /// worker's next batch: a peer waits for end of stream, and the dropping thread may block
 /// before its next park (std, tokio and the epoll backend close at once too). It goes
-/// through the ring rather than `close(2)` so that it is ordered after every queued entry
-/// that still names the descriptor (and after the release of its registered slot, if any).
+/// through the ring rather than `close(2)` so that it is ordered after every entry this
+/// thread's ring has queued that still names the descriptor; a registered slot of this ring
+/// is emptied in the same submission.
 pub fn close_on_drop(fd: RawFd) {
     if let Err(close) = super::Op::detach_now(Close::new(fd)) {
         crate::driver::forget_fd(fd);

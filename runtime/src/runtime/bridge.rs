@@ -22,10 +22,6 @@
 #[cfg(feature = "tokio-bridge")]
 mod imp {
     use std::io;
-    use std::time::Duration;
-
-    /// How long dropping the runtime waits for the bridge's tokio tasks to finish.
-    const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
     /// Owns the bridge's tokio runtime (held by the coring `Runtime`).
     pub(crate) struct Bridge(Option<tokio::runtime::Runtime>);
@@ -58,8 +54,10 @@ mod imp {
 
     impl Drop for Bridge {
         fn drop(&mut self) {
+            // Without waiting: a blocking shutdown panics when the coring runtime is dropped
+            // inside an async context. Tasks left on the bridge are dropped on its thread.
             if let Some(runtime) = self.0.take() {
-                runtime.shutdown_timeout(SHUTDOWN_GRACE);
+                runtime.shutdown_background();
             }
         }
     }

@@ -162,10 +162,10 @@ impl Builder {
         self
     }
 
-    /// Runs a tokio runtime (I/O and time drivers, one thread of its own) beside this one and
-    /// enters it on every worker, so crates built on tokio's reactor work inside coring
-    /// tasks: `tokio::time`, `tokio::net`, tower's timeout layers, and the database, Redis
-    /// and HTTP clients built on them. `tokio::spawn` from a coring task runs on the bridge's
+    /// Runs a tokio runtime (I/O and time drivers on one worker thread of its own, plus
+    /// tokio's blocking threads on demand) beside this one and enters it on every worker, so
+    /// crates built on tokio's reactor work inside coring tasks: `tokio::time`, `tokio::net`,
+    /// tower's timeout layers, and the database, Redis and HTTP clients built on them. `tokio::spawn` from a coring task runs on the bridge's
     /// thread. Off by default; needs the `tokio-bridge` cargo feature. The macros take
     /// `#[coring::main(tokio_bridge = true)]`.
     ///

@@ -5,7 +5,9 @@
 //! and that is all a handle uses: a spawn from anywhere but the target worker is a job in the
 //! target's inbox, which wakes it if it is parked (at once, see `driver/unpark.rs`). Each
 //! worker publishes a snapshot of its [`Metrics`] when it is about to park and every
-//! [`PUBLISH_EVERY`] turns, so a handle reads them from any thread without stopping it.
+//! [`PUBLISH_EVERY`] turns, so a handle reads them from any thread without stopping it. The
+//! count of ops in flight walks the op table, so it is redone at most every
+//! [`PUBLISH_INTERVAL_NS`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +20,10 @@ use crate::task::JoinHandle;
 
 /// Turns between two metrics snapshots of a worker that never parks.
 pub(crate) const PUBLISH_EVERY: u32 = 64;
+
+/// The shortest time between two counts of a worker's ops in flight for its metrics
+/// snapshots, in nanoseconds of the coarse clock (10 ms).
+pub(crate) const PUBLISH_INTERVAL_NS: u64 = 10_000_000;
 
 /// A handle to a running coring runtime: `Send + Sync + Clone`, usable from any thread.
 ///
@@ -80,9 +86,11 @@ impl Handle {
     /// Spawns a `Send` future onto the runtime and returns its handle, from any thread.
     ///
     /// Called on one of the runtime's workers, the task runs on that worker (as
-    /// [`coring::spawn`](crate::spawn) would); from anywhere else, the workers take turns.
-    /// Spawning onto a runtime that has shut down gives a handle that reports the task as
-    /// cancelled.
+    /// [`coring::spawn`](crate::spawn) would). From anywhere else, workers 1.. take turns:
+    /// worker 0 is the thread that calls `block_on` and runs tasks only inside it, so a
+    /// single-worker runtime runs such a task at its next `block_on`, as tokio's
+    /// current-thread runtime does. Spawning onto a runtime that has shut down gives a
+    /// handle that reports the task as cancelled.
     ///
     /// ```
     /// let rt = coring::runtime::Runtime::new()?;
@@ -130,10 +138,11 @@ impl Handle {
         self.workers.len()
     }
 
-    /// Every worker's counters, indexed by worker, as each last published them: when it was
-    /// about to park, or at most 64 turns of its loop ago (a worker parks whenever it has
-    /// nothing to do). Readable from any thread, for a `/metrics` route
-    /// served by any worker.
+    /// Every worker's counters, indexed by worker, as each last published them: before it
+    /// parks (a worker parks whenever it has nothing to do) and every 64 turns of its loop.
+    /// `ops_in_flight` is recounted at most every 10 ms (a count walks the op table), so it
+    /// may lag the other counters by that much. Readable from any thread, for a `/metrics`
+    /// route served by any worker.
     ///
     /// ```
     /// let rt = coring::runtime::Runtime::builder().worker_threads(2).build()?;
@@ -162,12 +171,16 @@ impl std::fmt::Debug for Handle {
     }
 }
 
-/// Which worker a spawn from outside the runtime goes to: each in turn.
+/// Which worker a spawn from outside the runtime goes to: workers 1.. in turn (worker 0 runs
+/// tasks only inside `block_on`), or worker 0 when it is the only one.
 #[derive(Default)]
 pub(crate) struct RoundRobin(AtomicUsize);
 
 impl RoundRobin {
     pub(crate) fn next(&self, workers: usize) -> usize {
-        self.0.fetch_add(1, Ordering::Relaxed) % workers
+        if workers <= 1 {
+            return 0;
+        }
+        1 + self.0.fetch_add(1, Ordering::Relaxed) % (workers - 1)
     }
 }

@@ -101,6 +101,7 @@ impl Core {
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
         let mut turns_unpublished = 0u32;
+        let (mut in_flight, mut counted_at) = (0, 0u64);
         let output = loop {
             if main.is_queued() && main.take_queued() {
                 let polled = coop::with_budget(|| {
@@ -115,9 +116,21 @@ impl Core {
             self.fire_timers();
             self.scheduler.drain_remote();
             let idle = !self.scheduler.has_ready() && !main.is_queued();
+            // Publish the counters for `Handle::metrics` before a park and every few turns.
+            // Counting the ops in flight walks the op table: that count is redone at most
+            // every `PUBLISH_INTERVAL_NS`.
             turns_unpublished += 1;
             if idle || turns_unpublished >= handle::PUBLISH_EVERY {
-                self.workers.publish_metrics(self.worker, self.metrics());
+                let now = coarse_now();
+                if now.saturating_sub(counted_at) >= handle::PUBLISH_INTERVAL_NS {
+                    in_flight = self.driver.metrics().ops_in_flight;
+                    counted_at = now;
+                }
+                let metrics = Metrics {
+                    ops_in_flight: in_flight,
+                    ..self.counters()
+                };
+                self.workers.publish_metrics(self.worker, metrics);
                 turns_unpublished = 0;
             }
             let remote = self.scheduler.remote();
@@ -168,15 +181,23 @@ impl Core {
         stuck
     }
 
-    /// This worker's counters: its ring, its tasks, its time parked. Cheap enough to take
-    /// every few turns; the process-wide io-wq thread count, which reads `/proc`, is left at
-    /// 0 for the reader to fill in.
+    /// This worker's counters: its ring, its tasks, its time parked. The process-wide io-wq
+    /// thread count, which reads `/proc`, is left at 0 for the reader to fill in.
     fn metrics(&self) -> Metrics {
+        Metrics {
+            ops_in_flight: self.driver.metrics().ops_in_flight,
+            ..self.counters()
+        }
+    }
+
+    /// [`metrics`](Core::metrics) without `ops_in_flight` (0), which walks the op table:
+    /// cheap enough for every turn.
+    fn counters(&self) -> Metrics {
         Metrics {
             tasks_spawned: self.scheduler.spawned(),
             tasks_alive: self.scheduler.tasks_len(),
             parked: Duration::from_nanos(self.parked.get()),
-            ..self.driver.metrics()
+            ..self.driver.counters()
         }
     }
 }

@@ -184,5 +184,8 @@ impl Drop for Scheduler {
         // Entries queued while the futures were dropped.
         let queued = mem::take(self.run_queue.get_mut());
         drop(queued);
+        // A worker that unwound never reached `shutdown`: refuse further jobs here too, so a
+        // spawn through a `Handle` reports a cancelled task instead of waiting forever.
+        drop(self.remote.close());
     }
 }
