@@ -14,21 +14,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let mut addr: Option<SocketAddr> = None;
-    let (mut threads, mut secs, mut warmup, mut size) = (8usize, 3.0f64, 1.0f64, 128usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => addr = Some(value.parse().expect("--addr HOST:PORT")),
-            "--threads" => threads = value.parse().expect("--threads N"),
-            "--secs" => secs = value.parse().expect("--secs S"),
-            "--warmup" => warmup = value.parse().expect("--warmup S"),
-            "--size" => size = value.parse().expect("--size BYTES"),
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    let addr = addr.expect("--addr is required");
+    let args = coring_bench::Args::parse(&[]);
+    let addr: SocketAddr = args
+        .get("addr")
+        .unwrap_or_else(|| coring_bench::die("--addr HOST:PORT is required"))
+        .parse()
+        .unwrap_or_else(|e| coring_bench::die(&format!("--addr: {e}")));
+    let threads: usize = args.parse_or("threads", 8);
+    let secs: f64 = args.parse_or("secs", 3.0);
+    let warmup: f64 = args.parse_or("warmup", 1.0);
+    let size: usize = args.parse_or("size", 128);
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..threads)

@@ -14,48 +14,14 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use coring::buf::IoBuf;
 use coring::op::rw::{Read as ReadOp, CURRENT_POSITION};
 use coring::op::Op;
+use coring_bench::{cpu_time, io_wq_threads, pin_to};
 
 const CHUNK: usize = 64 * 1024;
-
-fn pin(cpu: usize) {
-    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads it for the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-/// CPU time of the process (`RUSAGE_SELF`) or of the calling thread (`RUSAGE_THREAD`).
-fn cpu_time(who: libc::c_int) -> Duration {
-    // SAFETY: getrusage writes one rusage into our local.
-    let usage = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(who, &mut u);
-        u
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-fn io_wq_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|tasks| {
-            tasks
-                .filter_map(Result::ok)
-                .filter(|t| {
-                    std::fs::read_to_string(t.path().join("comm"))
-                        .is_ok_and(|c| c.starts_with("iou-wrk"))
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
 
 async fn by_splice(from: &impl AsRawFd, to: &impl AsRawFd) -> u64 {
     let mut fds = [0; 2];
@@ -109,11 +75,17 @@ async fn by_loop(from: &impl AsRawFd, to: &impl AsRawFd) -> u64 {
 }
 
 /// One run: `(seconds, cpu seconds, io-wq threads)`.
-fn run(rt: &coring::runtime::Runtime, file_to_socket: bool, splice: bool, path: &str, bytes: u64) -> (f64, f64, usize) {
+fn run(
+    rt: &coring::runtime::Runtime,
+    file_to_socket: bool,
+    splice: bool,
+    path: &str,
+    bytes: u64,
+) -> (f64, f64, usize) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let peer = std::thread::spawn(move || {
-        pin(0);
+        pin_to(0);
         let start = cpu_time(libc::RUSAGE_THREAD);
         let mut s = TcpStream::connect(addr).unwrap();
         let mut buf = vec![7u8; CHUNK];
@@ -134,7 +106,11 @@ fn run(rt: &coring::runtime::Runtime, file_to_socket: bool, splice: bool, path: 
     let file = if file_to_socket {
         std::fs::File::open(path).unwrap()
     } else {
-        std::fs::OpenOptions::new().write(true).truncate(true).open(path).unwrap()
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .unwrap()
     };
     let (start, cpu0) = (Instant::now(), cpu_time(libc::RUSAGE_SELF));
     let moved = rt.block_on(async {
@@ -150,7 +126,9 @@ fn run(rt: &coring::runtime::Runtime, file_to_socket: bool, splice: bool, path: 
     drop(sock);
     let peer_cpu = peer.join().unwrap();
     // The process's CPU, io-wq threads included, less the peer thread's.
-    let cpu = (cpu_time(libc::RUSAGE_SELF) - cpu0).saturating_sub(peer_cpu).as_secs_f64();
+    let cpu = (cpu_time(libc::RUSAGE_SELF) - cpu0)
+        .saturating_sub(peer_cpu)
+        .as_secs_f64();
     assert_eq!(moved, bytes);
     (wall, cpu, threads)
 }
@@ -161,17 +139,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let (mut mib, mut rounds) = (256u64, 5usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--mib" => mib = value.parse().expect("--mib N"),
-            "--rounds" => rounds = value.parse().expect("--rounds N"),
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    pin(1);
+    let args = coring_bench::Args::parse(&[]);
+    let mib: u64 = args.parse_or("mib", 256);
+    let rounds: usize = args.parse_or("rounds", 5);
+    pin_to(1);
     let bytes = mib << 20;
     let path = format!("/var/tmp/copy-bench-{}", std::process::id());
     std::fs::write(&path, vec![5u8; bytes as usize]).unwrap();
@@ -191,7 +162,11 @@ fn main() {
                 r.2 = r.2.max(threads);
             }
         }
-        let dir = if file_to_socket { "file->socket" } else { "socket->file" };
+        let dir = if file_to_socket {
+            "file->socket"
+        } else {
+            "socket->file"
+        };
         for (way, r) in ["loop", "splice"].iter().zip(results) {
             println!(
                 "{dir} {way:6} {:.2} GB/s  {:.0} us CPU/MiB  io-wq threads {}",

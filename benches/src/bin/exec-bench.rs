@@ -30,7 +30,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use coring_bench::{median, sh, Args};
+use coring_bench::{median, pin_to, sh, Args};
 
 const BATCH: usize = 1024;
 
@@ -191,15 +191,6 @@ fn run_monoio(which: &str, n: usize) -> f64 {
         ))
         .await
     })
-}
-
-fn pin_to(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET and sched_setaffinity get pointers to it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
 }
 
 fn main() {

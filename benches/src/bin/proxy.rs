@@ -21,7 +21,10 @@ const MODES: &[&str] = &["coring-copy", "coring-loop", "tokio-bidi"];
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() != 3 || !MODES.contains(&args[0].as_str()) {
-        eprintln!("usage: proxy MODE LISTEN UPSTREAM\n  MODE: {}", MODES.join(", "));
+        eprintln!(
+            "usage: proxy MODE LISTEN UPSTREAM\n  MODE: {}",
+            MODES.join(", ")
+        );
         std::process::exit(2);
     }
     let (listen, upstream) = (args[1].clone(), args[2].clone());
@@ -36,17 +39,7 @@ fn main() -> io::Result<()> {
 fn watch_io_wq() {
     static PEAK: AtomicUsize = AtomicUsize::new(0);
     loop {
-        let now = std::fs::read_dir("/proc/self/task")
-            .map(|tasks| {
-                tasks
-                    .filter_map(Result::ok)
-                    .filter(|t| {
-                        std::fs::read_to_string(t.path().join("comm"))
-                            .is_ok_and(|c| c.starts_with("iou-wrk"))
-                    })
-                    .count()
-            })
-            .unwrap_or(0);
+        let now = coring_bench::io_wq_threads();
         if now > PEAK.fetch_max(now, Ordering::Relaxed) {
             eprintln!("iou-wrk peak {now}");
         }

@@ -9,33 +9,15 @@
 //! requests/s and the client process's CPU (utime+stime, every thread) per request, then the
 //! medians and the median of the per-round CPU ratios (bridge / tokio).
 
-use std::time::{Duration, Instant};
-
-fn pin(cpu: usize) {
-    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads it (0: the calling thread,
-    // whose mask new threads inherit).
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage writes one rusage into our local.
-    let u = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut u);
-        u
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
+use coring_bench::{cpu_time, pin_to};
+use std::time::Instant;
 
 /// The loop: `tasks` tasks share `ops` requests (SET, GET alternately) on one connection.
 async fn client_loop<S>(url: &str, ops: u64, tasks: u64, spawn: S)
 where
-    S: Fn(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Box<dyn std::future::Future<Output = ()> + Unpin>,
+    S: Fn(
+        std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ) -> Box<dyn std::future::Future<Output = ()> + Unpin>,
 {
     let client = redis::Client::open(url).unwrap();
     let conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -46,8 +28,17 @@ where
         handles.push(spawn(Box::pin(async move {
             let key = format!("loop:{t}");
             for i in 0..per_task / 2 {
-                let () = redis::cmd("SET").arg(&key).arg(i).query_async(&mut conn).await.unwrap();
-                let v: u64 = redis::cmd("GET").arg(&key).query_async(&mut conn).await.unwrap();
+                let () = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(i)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                let v: u64 = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
                 assert_eq!(v, i);
             }
         })));
@@ -58,7 +49,10 @@ where
 }
 
 fn run_bridge(url: &str, ops: u64, tasks: u64) {
-    let rt = coring::runtime::Runtime::builder().tokio_bridge(true).build().unwrap();
+    let rt = coring::runtime::Runtime::builder()
+        .tokio_bridge(true)
+        .build()
+        .unwrap();
     rt.block_on(client_loop(url, ops, tasks, |f| {
         let h = coring::spawn(f);
         Box::new(Box::pin(async move { h.await.unwrap() }))
@@ -66,12 +60,18 @@ fn run_bridge(url: &str, ops: u64, tasks: u64) {
 }
 
 fn run_tokio(url: &str, ops: u64, tasks: u64) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, client_loop(url, ops, tasks, |f| {
-        let h = tokio::task::spawn_local(f);
-        Box::new(Box::pin(async move { h.await.unwrap() }))
-    }));
+    local.block_on(
+        &rt,
+        client_loop(url, ops, tasks, |f| {
+            let h = tokio::task::spawn_local(f);
+            Box::new(Box::pin(async move { h.await.unwrap() }))
+        }),
+    );
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -80,21 +80,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let (mut addr, mut ops, mut tasks, mut rounds, mut cpu) =
-        ("127.0.0.1:6379".to_string(), 100_000u64, 16u64, 5usize, 1usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => addr = value,
-            "--ops" => ops = value.parse().expect("--ops N"),
-            "--tasks" => tasks = value.parse().expect("--tasks N"),
-            "--rounds" => rounds = value.parse().expect("--rounds N"),
-            "--cpu" => cpu = value.parse().expect("--cpu N"),
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    pin(cpu);
+    let args = coring_bench::Args::parse(&[]);
+    let addr = args.get("addr").unwrap_or("127.0.0.1:6379").to_string();
+    let ops: u64 = args.parse_or("ops", 100_000);
+    let tasks: u64 = args.parse_or("tasks", 16);
+    let rounds: usize = args.parse_or("rounds", 5);
+    let cpu: usize = args.parse_or("cpu", 1);
+    pin_to(cpu);
     let url = format!("redis://{addr}/");
     let mut results: [(Vec<f64>, Vec<f64>); 2] = Default::default();
     let mut ratios = Vec::new();
@@ -102,15 +94,22 @@ fn main() {
         let mut cpu_per = [0.0; 2];
         for i in 0..2 {
             let which = (i + round) % 2; // 0: bridge, 1: tokio
-            let (start, cpu0) = (Instant::now(), cpu_time());
+            let (start, cpu0) = (Instant::now(), cpu_time(libc::RUSAGE_SELF));
             if which == 0 {
                 run_bridge(&url, ops, tasks);
             } else {
                 run_tokio(&url, ops, tasks);
             }
-            let (wall, used) = (start.elapsed().as_secs_f64(), (cpu_time() - cpu0).as_secs_f64());
+            let (wall, used) = (
+                start.elapsed().as_secs_f64(),
+                (cpu_time(libc::RUSAGE_SELF) - cpu0).as_secs_f64(),
+            );
             let name = ["coring-bridge", "tokio"][which];
-            println!("round {round} {name:13} {:8.0} req/s {:6.2} us CPU/req", ops as f64 / wall, used * 1e6 / ops as f64);
+            println!(
+                "round {round} {name:13} {:8.0} req/s {:6.2} us CPU/req",
+                ops as f64 / wall,
+                used * 1e6 / ops as f64
+            );
             results[which].0.push(ops as f64 / wall);
             results[which].1.push(used * 1e6 / ops as f64);
             cpu_per[which] = used;
@@ -118,7 +117,11 @@ fn main() {
         ratios.push(cpu_per[0] / cpu_per[1]);
     }
     for (name, (rps, cpu)) in ["coring-bridge", "tokio"].iter().zip(results) {
-        println!("median {name:13} {:8.0} req/s {:6.2} us CPU/req", median(rps), median(cpu));
+        println!(
+            "median {name:13} {:8.0} req/s {:6.2} us CPU/req",
+            median(rps),
+            median(cpu)
+        );
     }
     println!("median CPU ratio bridge/tokio {:.3}", median(ratios));
 }

@@ -18,26 +18,7 @@ use std::time::{Duration, Instant};
 
 use coring::runtime::Runtime;
 use coring::sync::mpsc;
-
-fn pin(cpu: usize) {
-    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads it for the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage writes one rusage into our local.
-    let usage = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut u);
-        u
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
+use coring_bench::{cpu_time, pin_to};
 
 fn spin(d: Duration) {
     let until = Instant::now() + d;
@@ -50,7 +31,7 @@ fn latency(n: usize, work: Duration) -> (f64, f64) {
     let (to_woken, mut from_waker) = mpsc::unbounded_channel::<Instant>();
     let (to_waker, mut from_woken) = mpsc::unbounded_channel::<Duration>();
     let woken = std::thread::spawn(move || {
-        pin(1);
+        pin_to(1);
         let rt = Runtime::new().unwrap();
         rt.block_on(async move {
             while let Some(sent) = from_waker.recv().await {
@@ -58,7 +39,7 @@ fn latency(n: usize, work: Duration) -> (f64, f64) {
             }
         });
     });
-    pin(0);
+    pin_to(0);
     let rt = Runtime::new().unwrap();
     let mut samples = rt.block_on(async move {
         let mut samples = Vec::with_capacity(n);
@@ -90,12 +71,12 @@ fn ping_pong(pings: u64) -> (f64, f64) {
                 let _ = pong_tx.send(i);
             }
         });
-        let (start, cpu0) = (Instant::now(), cpu_time());
+        let (start, cpu0) = (Instant::now(), cpu_time(libc::RUSAGE_SELF));
         for i in 0..pings {
             ping_tx.send(i).unwrap();
             assert_eq!(pong_rx.recv().await, Some(i));
         }
-        let out = (start.elapsed(), cpu_time() - cpu0);
+        let out = (start.elapsed(), cpu_time(libc::RUSAGE_SELF) - cpu0);
         drop(ping_tx);
         echo.await.unwrap();
         out
@@ -105,22 +86,10 @@ fn ping_pong(pings: u64) -> (f64, f64) {
 }
 
 fn main() {
-    let (mut n, mut works, mut pings) = (2000usize, vec![0u64, 1000], 20000u64);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--n" => n = value.parse().expect("--n N"),
-            "--work-us" => {
-                works = value
-                    .split(',')
-                    .map(|w| w.parse().expect("--work-us A,B"))
-                    .collect()
-            }
-            "--pings" => pings = value.parse().expect("--pings N"),
-            other => panic!("unknown flag {other}"),
-        }
-    }
+    let args = coring_bench::Args::parse(&[]);
+    let n: usize = args.parse_or("n", 2000);
+    let works: Vec<u64> = args.list_or("work-us", &[0, 1000]);
+    let pings: u64 = args.parse_or("pings", 20000);
     for work in works {
         let (p50, p99) = latency(n, Duration::from_micros(work));
         println!("latency work_us={work} p50_us={p50:.1} p99_us={p99:.1}");

@@ -43,7 +43,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use coring_bench::{die, machine_busy_us, median, proc_cpu_us, sh, Args};
+use coring_bench::{die, machine_busy_us, median, pin_to, proc_cpu_us, sh, Args};
 use engines::{CoringVariant, Job, Rng, Run, Workload};
 
 const ENGINES: &[&str] = &[
@@ -414,15 +414,6 @@ fn preread(path: &Path) {
     let mut f = std::fs::File::open(path).expect("open");
     let mut buf = vec![0u8; 1 << 20];
     while f.read(&mut buf).expect("read") > 0 {}
-}
-
-fn pin_to(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET and sched_setaffinity get pointers to it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
 }
 
 /// Raises RLIMIT_MEMLOCK to unlimited (glommio and fixed buffers register memory); returns
