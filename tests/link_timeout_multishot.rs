@@ -519,6 +519,7 @@ fn incoming_skips_a_connection_reset_before_its_peer_address_is_read() {
     // A connection reset while it waits in the accept queue is still accepted, but has no peer
     // address any more (`getpeername` answers ENOTCONN): `incoming()` closes it and yields
     // the next connection, with that connection's address.
+    let _lock = fd_lock(); // the other tests here count the process's descriptors
     common::run(30, || async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
