@@ -109,7 +109,7 @@ fn metrics_of_every_worker_from_another_thread() {
         let (report_tx, report_rx) = std_mpsc::channel();
         rt.block_on(async move {
             // Some work on each worker: timers make each one park and publish.
-            let work = coring::runtime::spawn_on_with(1, || async {
+            let work = coring::spawn_on(1, async {
                 for _ in 0..5 {
                     coring::time::sleep(Duration::from_millis(1)).await;
                 }

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{watchdog, within};
-use coring::runtime::{spawn_on_with, worker_index, Runtime};
+use coring::runtime::{worker_index, Runtime};
 use coring::spawn_on;
 use coring::sync::{
     broadcast, mpsc, oneshot, watch, Barrier, Mutex, Notify, OnceCell, RwLock, Semaphore,
@@ -91,8 +91,7 @@ fn a_semaphore_bounds_tasks_across_workers_with_owned_permits() {
             let handles: Vec<_> = (0..12)
                 .map(|i| {
                     let (sem, inside, most) = (sem.clone(), inside.clone(), most.clone());
-                    // Created on the worker: coring's timers are not `Send` (yet).
-                    spawn_on_with(i % 2, move || async move {
+                    spawn_on(i % 2, async move {
                         let permit = sem.acquire_owned().await.unwrap();
                         let now = inside.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                         most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
@@ -273,7 +272,7 @@ fn oneshot_and_once_cell_across_workers() {
             let handles: Vec<_> = (0..6)
                 .map(|i| {
                     let (cell, inits) = (cell.clone(), inits.clone());
-                    spawn_on_with(i % 2, move || async move {
+                    spawn_on(i % 2, async move {
                         *cell
                             .get_or_init(|| async {
                                 inits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -2,11 +2,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::timers::{TimerKey, TimerQueue};
+use crate::runtime::context;
+use crate::task::waker::Remote;
 
 /// Waits until `duration` has elapsed. Never completes early.
 ///
@@ -38,16 +40,41 @@ pub(crate) fn deadline_after(duration: Duration) -> Instant {
 
 /// A future that completes at its deadline; made by [`sleep`] and [`sleep_until`].
 ///
+/// `Send` and `Sync`: it may live in a future that must be `Send` (an axum handler, a tower
+/// service, [`Handle::spawn`](crate::runtime::Handle::spawn)). Its timer sits in the queue of
+/// the worker that first polls it, and only that worker may poll it afterwards (coring's
+/// tasks never move between workers, so only a future moved by hand can break this). Dropped
+/// on any thread, it removes its timer: at once on its worker, elsewhere by a message to it.
+///
 /// # Panics
-/// Polling it outside a coring runtime panics.
+/// Polling it outside a coring runtime, or on another thread than the one whose worker
+/// registered its timer, panics with a message that says so.
 #[must_use = "a Sleep does nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
-    registered: Option<(Rc<TimerQueue>, TimerKey)>,
+    registered: Option<Registration>,
+}
+
+/// A registered timer: its key in the queue of the worker that owns it.
+struct Registration {
+    key: TimerKey,
+    /// The owning worker's inbox: who may touch the queue, and where a drop on another
+    /// thread sends the removal.
+    owner: Arc<Remote>,
+}
+
+impl Registration {
+    /// Runs `f` with the owning worker's queue when this thread runs that worker.
+    fn on_owner<R>(&self, f: impl FnOnce(&TimerQueue) -> R) -> Option<R> {
+        context::with_core(|core| {
+            Arc::ptr_eq(core.scheduler.remote(), &self.owner).then(|| f(&core.timers))
+        })
+        .flatten()
+    }
 }
 
 impl Sleep {
-    /// When it completes.
+    /// The instant the sleep completes.
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -57,15 +84,23 @@ impl Sleep {
         Instant::now() >= self.deadline
     }
 
-    /// Moves the deadline (earlier or later), even after it fired.
+    /// Moves the deadline (the next poll re-registers the timer).
     pub fn reset(&mut self, deadline: Instant) {
         self.unregister();
         self.deadline = deadline;
     }
 
     fn unregister(&mut self) {
-        if let Some((queue, key)) = self.registered.take() {
-            queue.remove(key);
+        let Some(registration) = self.registered.take() else {
+            return;
+        };
+        let key = registration.key;
+        if registration.on_owner(|queue| queue.remove(key)).is_none() {
+            // Another thread: the owning worker removes it. A worker that has shut down
+            // refuses the job, and its queue is gone with it.
+            registration.owner.push_job(Box::new(move || {
+                context::with_core(|core| core.timers.remove(key));
+            }));
         }
     }
 }
@@ -79,15 +114,26 @@ impl Future for Sleep {
             this.unregister();
             return Poll::Ready(());
         }
-        if let Some((queue, key)) = &this.registered {
-            if queue.update(*key, cx.waker()) {
-                return Poll::Pending;
+        if let Some(registration) = &this.registered {
+            let key = registration.key;
+            match registration.on_owner(|queue| queue.update(key, cx.waker())) {
+                Some(true) => return Poll::Pending,
+                Some(false) => {} // no longer queued: register it again below
+                None => panic!(
+                    "coring::time: a Sleep (or Timeout, Interval) was polled on another thread \
+                     than the coring worker that registered its timer. coring's tasks stay on \
+                     their worker; a future moved to another thread after its first poll \
+                     cannot take its timer along. Create the future on the worker that awaits \
+                     it (coring::runtime::spawn_on_with) instead of moving a started one."
+                ),
             }
         }
-        let queue = crate::runtime::context::with_core(|core| core.timers.clone())
-            .expect("coring::time: a Sleep was polled outside a coring runtime");
-        let key = queue.insert(this.deadline, cx.waker().clone());
-        this.registered = Some((queue, key));
+        let (key, owner) = context::with_core(|core| {
+            let key = core.timers.insert(this.deadline, cx.waker().clone());
+            (key, core.scheduler.remote().clone())
+        })
+        .expect("coring::time: a Sleep was polled outside a coring runtime");
+        this.registered = Some(Registration { key, owner });
         Poll::Pending
     }
 }
