@@ -41,17 +41,15 @@
 //! # Threads
 //! Everything here runs on the thread of the runtime that created it: coring tasks need not
 //! be `Send`, and neither do the services. hyper requires its sleep futures to be
-//! `Send + Sync`; coring's timers belong to one thread, so a [`CoringTimer`] sleep panics if
-//! polled on another thread (hyper never does that: it polls them in the connection's task).
+//! `Send + Sync`, which coring's are; a sleep's timer belongs to the worker that first polls
+//! it, and hyper polls it in the connection's task, on that worker.
 //!
 //! [`coring::spawn`]: crate::spawn
 //! [`coring::time`]: crate::time
 
 use std::future::Future;
-use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 /// `hyper::rt::Executor` that spawns on the current thread's coring runtime, for hyper's
@@ -103,70 +101,26 @@ impl hyper::rt::Timer for CoringTimer {
     }
 }
 
-/// The current thread's id, cached (`thread::current()` clones an `Arc` each call); `None`
-/// while the thread's locals are being destroyed. Thread ids are never reused.
-fn this_thread() -> Option<ThreadId> {
-    thread_local! {
-        static ID: ThreadId = thread::current().id();
-    }
-    ID.try_with(|id| *id).ok()
-}
-
-/// A coring sleep that hyper may hold in a `Send + Sync` box: it is only ever polled or
-/// dropped on the thread that made it.
-struct Sleep {
-    inner: ManuallyDrop<crate::time::Sleep>,
-    owner: Option<ThreadId>,
-}
+/// A coring sleep as hyper's `Sleep` (a local type, so hyper's trait can be implemented for
+/// it). coring's sleeps are `Send + Sync`, as hyper requires.
+struct Sleep(crate::time::Sleep);
 
 impl Sleep {
     fn new(inner: crate::time::Sleep) -> Sleep {
-        Sleep {
-            inner: ManuallyDrop::new(inner),
-            owner: this_thread(),
-        }
-    }
-
-    fn check_thread(&self) {
-        assert!(
-            self.owner.is_some() && this_thread() == self.owner,
-            "coring::hyper: a CoringTimer sleep was used on a thread other than its runtime's"
-        );
+        Sleep(inner)
     }
 
     fn reset(&mut self, deadline: Instant) {
-        self.check_thread();
-        self.inner.reset(deadline);
+        self.0.reset(deadline);
     }
 }
-
-// SAFETY: the inner sleep (which holds an `Rc` of its runtime's timer queue) is touched only
-// on `owner`, the thread that created it: `poll` and `reset` check the thread first and panic
-// elsewhere, and `drop` on another thread leaks it instead of dropping it. Moving the wrapper
-// between threads moves only its bytes, which is harmless.
-unsafe impl Send for Sleep {}
-// SAFETY: `&Sleep` gives no access to the inner sleep at all.
-unsafe impl Sync for Sleep {}
 
 impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        this.check_thread();
-        Pin::new(&mut *this.inner).poll(cx)
+        Pin::new(&mut self.get_mut().0).poll(cx)
     }
 }
 
 impl hyper::rt::Sleep for Sleep {}
-
-impl Drop for Sleep {
-    fn drop(&mut self) {
-        if self.owner.is_some() && this_thread() == self.owner {
-            // SAFETY: dropped once, here, on the owning thread; `inner` is not used again.
-            unsafe { ManuallyDrop::drop(&mut self.inner) }
-        }
-        // On another thread: leaked. Its timer entry fires (waking nobody useful) or goes
-        // away with the runtime.
-    }
-}
