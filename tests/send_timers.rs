@@ -118,3 +118,18 @@ fn a_timer_polled_on_another_thread_than_its_worker_panics_with_the_reason() {
         assert_eq!(rt.timers(), 0);
     });
 }
+
+#[test]
+fn a_timer_whose_runtime_is_gone_registers_with_the_runtime_that_polls_it() {
+    watchdog(30, || {
+        let first = Runtime::new().unwrap();
+        let mut pending = Box::pin(sleep(Duration::from_millis(30)));
+        first.block_on(async { assert!(poll_once(pending.as_mut()).is_pending()) });
+        drop(first);
+        let second = Runtime::new().unwrap();
+        let start = Instant::now();
+        second.block_on(within(LIMIT, "the moved sleep", pending));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(second.timers(), 0);
+    });
+}

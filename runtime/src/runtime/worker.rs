@@ -204,7 +204,7 @@ where
 }
 
 /// Spawns the future `make()` on worker `worker`, creating it there: the future need not be
-/// `Send` (it may hold sockets, timers or local handles across awaits); only `make` and the
+/// `Send` (it may hold sockets, I/O futures or local handles across awaits); only `make` and the
 /// output cross threads.
 ///
 /// # Panics

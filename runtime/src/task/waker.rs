@@ -57,6 +57,11 @@ impl Remote {
         self.notify();
     }
 
+    /// Whether the runtime has shut down (jobs are refused).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// Sends `job` to run on the runtime's thread; drops it if the runtime has shut down.
     pub(crate) fn push_job(&self, job: Job) {
         let mut inbox = self.lock();

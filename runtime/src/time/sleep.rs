@@ -42,13 +42,16 @@ pub(crate) fn deadline_after(duration: Duration) -> Instant {
 ///
 /// `Send` and `Sync`: it may live in a future that must be `Send` (an axum handler, a tower
 /// service, [`Handle::spawn`](crate::runtime::Handle::spawn)). Its timer sits in the queue of
-/// the worker that first polls it, and only that worker may poll it afterwards (coring's
-/// tasks never move between workers, so only a future moved by hand can break this). Dropped
-/// on any thread, it removes its timer: at once on its worker, elsewhere by a message to it.
+/// the worker that first polls it, and only that worker may poll it while the timer is
+/// pending (coring's tasks never move between workers, so only a future moved by hand can
+/// break this; once it has completed or been reset, any worker may). Dropped on any thread,
+/// it removes its timer: at once on its worker, elsewhere by a message to it, which the
+/// worker runs on its next turn.
 ///
 /// # Panics
-/// Polling it outside a coring runtime, or on another thread than the one whose worker
-/// registered its timer, panics with a message that says so.
+/// Polling it outside a coring runtime, or while its timer is pending on another worker,
+/// panics with a message that says so. (A timer whose runtime has shut down is registered
+/// afresh with the runtime that polls it.)
 #[must_use = "a Sleep does nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
@@ -96,8 +99,9 @@ impl Sleep {
         };
         let key = registration.key;
         if registration.on_owner(|queue| queue.remove(key)).is_none() {
-            // Another thread: the owning worker removes it. A worker that has shut down
-            // refuses the job, and its queue is gone with it.
+            // Not on the owning worker: it removes the timer on its next turn. A runtime that
+            // has shut down refuses the job; a timer left in its queue then only fires late,
+            // waking nobody, or goes with the queue.
             registration.owner.push_job(Box::new(move || {
                 context::with_core(|core| core.timers.remove(key));
             }));
@@ -119,12 +123,15 @@ impl Future for Sleep {
             match registration.on_owner(|queue| queue.update(key, cx.waker())) {
                 Some(true) => return Poll::Pending,
                 Some(false) => {} // no longer queued: register it again below
+                // Its runtime is gone: the timer went with it; register with this one.
+                None if registration.owner.is_closed() => this.registered = None,
                 None => panic!(
                     "coring::time: a Sleep (or Timeout, Interval) was polled on another thread \
-                     than the coring worker that registered its timer. coring's tasks stay on \
-                     their worker; a future moved to another thread after its first poll \
-                     cannot take its timer along. Create the future on the worker that awaits \
-                     it (coring::runtime::spawn_on_with) instead of moving a started one."
+                     than the coring worker that registered its timer, or outside that \
+                     worker's block_on. coring's tasks stay on their worker; a future moved to \
+                     another thread after its first poll cannot take its timer along. Create \
+                     the future on the worker that awaits it (coring::runtime::spawn_on_with) \
+                     instead of moving a started one."
                 ),
             }
         }
