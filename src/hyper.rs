@@ -1,7 +1,8 @@
 //! hyper 1.x on coring: [`CoringExecutor`] (`hyper::rt::Executor`, on [`coring::spawn`]),
 //! [`CoringTimer`] (`hyper::rt::Timer`, on [`coring::time`]), and
 //! [`Compat`](crate::compat::Compat) as hyper's `Read`/`Write` for any coring stream.
-//! The `hyper` feature turns this on, with hyper's `http1`, `server` and `client` features.
+//! The `hyper` feature turns this on, with hyper's `http1`, `http2`, `server` and `client`
+//! features.
 //!
 //! A hello-world HTTP/1.1 server (keep-alive is hyper's default); `examples/http.rs` is the
 //! same as a program:
@@ -37,6 +38,10 @@
 //! A client is the same pieces the other way round: `hyper::client::conn::http1::handshake`
 //! on `TcpStream::connect(..).await?.compat()`, with the connection future given to
 //! `coring::spawn` (or [`CoringExecutor`]).
+//!
+//! HTTP/2 (h2c, prior knowledge) is the same with
+//! `hyper::server::conn::http2::Builder::new(CoringExecutor)`, which runs each stream as a
+//! coring task, and `hyper::client::conn::http2::handshake(CoringExecutor, io)` for a client.
 //!
 //! # Threads
 //! Everything here runs on the thread of the runtime that created it: coring tasks need not

@@ -1,6 +1,7 @@
 //! hyper 1.x on coring: a server and a client in one runtime over `Compat<TcpStream>`
 //! (keep-alive, request and response bodies), the executor running hyper's client
-//! connection, and the timer closing a connection whose headers never finish.
+//! connection, and the timer closing a connection whose headers never finish; HTTP/2 with
+//! concurrent streams on one connection (hyper's client, and `curl --http2-prior-knowledge`).
 
 #![cfg(feature = "hyper")]
 
@@ -139,4 +140,94 @@ fn hyper_sleep_is_send_and_sync() {
         let sleep = CoringTimer.sleep(Duration::from_millis(1));
         assert_send_sync(&sleep);
     });
+}
+
+/// Serves HTTP/2 (h2c, prior knowledge) with `echo` on every connection.
+async fn h2_server(listener: TcpListener) {
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        coring::spawn(async move {
+            let _ = hyper::server::conn::http2::Builder::new(CoringExecutor)
+                .timer(CoringTimer)
+                .serve_connection(stream.compat(), service_fn(echo))
+                .await;
+        });
+    }
+}
+
+#[test]
+fn http2_streams_run_concurrently_on_one_connection() {
+    watchdog(60, || {
+        Runtime::new().unwrap().block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = coring::spawn(h2_server(listener));
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (sender, connection) =
+                hyper::client::conn::http2::handshake(CoringExecutor, stream.compat())
+                    .await
+                    .unwrap();
+            CoringExecutor.execute(async move {
+                let _ = connection.await;
+            });
+            // 20 requests in flight at once on the one connection.
+            let requests: Vec<_> = (0..20usize)
+                .map(|i| {
+                    let mut sender = sender.clone();
+                    coring::spawn(async move {
+                        let body = "y".repeat(i * 500);
+                        let request = Request::post(format!("http://coring/s{i}"))
+                            .body(body.clone())
+                            .unwrap();
+                        let response = sender.send_request(request).await.unwrap();
+                        assert_eq!(response.version(), hyper::Version::HTTP_2);
+                        let got = collect(response.into_body()).await.unwrap();
+                        assert_eq!(String::from_utf8(got).unwrap(), format!("/s{i}:{body}"));
+                    })
+                })
+                .collect();
+            for r in requests {
+                common::within(Duration::from_secs(10), "h2 request", r)
+                    .await
+                    .unwrap();
+            }
+            server.abort();
+        })
+    })
+}
+
+#[test]
+fn curl_speaks_http2_to_a_coring_server() {
+    let Some(curl) = common::require_tool("curl", "curl") else {
+        return;
+    };
+    watchdog(60, move || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            Runtime::new().unwrap().block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                h2_server(listener).await;
+            })
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let out = std::process::Command::new(curl)
+            .args([
+                "--silent",
+                "--show-error",
+                "--http2-prior-knowledge",
+                "--max-time",
+                "10",
+            ])
+            .args(["--data", "over h2", "--write-out", " %{http_version}"])
+            .arg(format!("http://{addr}/curl"))
+            .output()
+            .expect("run curl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "/curl:over h2 2");
+    })
 }
