@@ -58,21 +58,27 @@ fn a_rwlock_lets_readers_share_and_writers_exclude() {
         let rt = workers(2);
         rt.block_on(async {
             let lock = Arc::new(RwLock::new(0u32));
-            let read = lock.read().await;
+            // Readers share: two read guards at once.
+            let first = lock.read().await;
+            let second = lock.read().await;
+            assert_eq!((*first, *second), (0, 0));
             let writer = spawn_on(1, {
                 let lock = lock.clone();
                 async move {
                     *lock.write().await += 1;
                 }
             });
-            // Another reader gets in while the first holds its guard; the writer waits.
-            assert_eq!(*lock.read().await, 0);
+            // The writer waits for both guards. (tokio's lock is fair: a read asked for now
+            // would queue behind the writer, so none is.)
             coring::time::sleep(Duration::from_millis(20)).await;
+            assert!(!writer.is_finished(), "the writer got in under read guards");
+            drop(first);
+            coring::time::sleep(Duration::from_millis(5)).await;
             assert!(
                 !writer.is_finished(),
                 "the writer got in under a read guard"
             );
-            drop(read);
+            drop(second);
             within(LIMIT, "writer", writer).await.unwrap();
             assert_eq!(*lock.read().await, 1);
         });
