@@ -152,10 +152,11 @@ pub async fn splice(
 ///   the throughput in two runs of three, 0.92x in the third.
 /// - **Every other pair** (socket to socket, socket to file, pipes, file to file): the
 ///   obvious loop, one 64 KiB owned buffer, a read (`IORING_OP_RECV` from a socket) then
-///   writes (`IORING_OP_SEND` to a socket) until all of it is written. A read from a socket or pipe waits for data by polling, without a thread. A
-///   splice from a socket would hold an io-wq thread for as long as the socket is idle: a
-///   proxy with a copy each way made two threads per connection (4,001 for 2,000 idle
-///   connections) and used 3.3x the CPU of this loop.
+///   writes (`IORING_OP_SEND` to a socket) until all of it is written. A read from a socket
+///   or pipe waits for data by polling, without a thread. A splice from a socket would hold
+///   an io-wq thread for as long as the socket is idle: a proxy with a copy each way made two
+///   threads per connection (4,001 for 2,000 idle connections) and used 3.3x the CPU of this
+///   loop.
 ///
 /// If the kernel refuses the splice before any byte moved (`EINVAL`: a file system without
 /// splice support), the copy goes on through the loop.
@@ -170,12 +171,19 @@ pub async fn splice(
 /// ```
 pub async fn copy(from: &impl AsRawFd, to: &impl AsRawFd) -> io::Result<u64> {
     let (from, to) = (from.as_raw_fd(), to.as_raw_fd());
-    if is_file(from) && is_socket(to) {
+    let (from_type, to_type) = (file_type(from), file_type(to));
+    let (from_socket, to_socket) = (
+        from_type == Some(libc::S_IFSOCK),
+        to_type == Some(libc::S_IFSOCK),
+    );
+    // A regular file or block device: reading it never waits for a peer.
+    let from_file = matches!(from_type, Some(libc::S_IFREG | libc::S_IFBLK));
+    if from_file && to_socket {
         if let Some(copied) = copy_by_splice(from, to).await? {
             return Ok(copied);
         }
     }
-    copy_through_buffer(from, to).await
+    copy_through_buffer(from, from_socket, to, to_socket).await
 }
 
 /// The bytes moved in one step of [`copy`].
@@ -188,13 +196,12 @@ fn file_type(fd: RawFd) -> Option<libc::mode_t> {
     (unsafe { libc::fstat(fd, &mut stat) } == 0).then_some(stat.st_mode & libc::S_IFMT)
 }
 
-/// A regular file or block device: reading it never waits for a peer.
-fn is_file(fd: RawFd) -> bool {
-    matches!(file_type(fd), Some(libc::S_IFREG | libc::S_IFBLK))
-}
-
-fn is_socket(fd: RawFd) -> bool {
-    file_type(fd) == Some(libc::S_IFSOCK)
+/// The error for a write that took no bytes.
+fn destination_full() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WriteZero,
+        "coring: the destination accepted no more bytes",
+    )
 }
 
 /// [`copy`] from a file into a socket through a pipe. `None` when the kernel refused the
@@ -215,10 +222,7 @@ async fn copy_by_splice(from: RawFd, to: RawFd) -> io::Result<Option<u64>> {
             Op::submit(PollAdd::new(to, libc::POLLOUT)).await?;
             let moved = splice(&pipe_read, None, &to, None, left as u32).await?;
             if moved == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "coring: the destination accepted no more bytes",
-                ));
+                return Err(destination_full());
             }
             left -= moved;
         }
@@ -230,8 +234,12 @@ async fn copy_by_splice(from: RawFd, to: RawFd) -> io::Result<Option<u64>> {
 /// are read and written with `IORING_OP_RECV` and `IORING_OP_SEND`, as `TcpStream` does (the
 /// VFS `read`/`write` path costs a few percent more per call); everything else at its
 /// current position.
-async fn copy_through_buffer(from: RawFd, to: RawFd) -> io::Result<u64> {
-    let (from_socket, to_socket) = (is_socket(from), is_socket(to));
+async fn copy_through_buffer(
+    from: RawFd,
+    from_socket: bool,
+    to: RawFd,
+    to_socket: bool,
+) -> io::Result<u64> {
     let mut buf = vec![0u8; COPY_CHUNK];
     let mut total = 0u64;
     loop {
@@ -257,12 +265,7 @@ async fn copy_through_buffer(from: RawFd, to: RawFd) -> io::Result<u64> {
             };
             buf = slice.into_inner();
             match result {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "coring: the destination accepted no more bytes",
-                    ))
-                }
+                Ok(0) => return Err(destination_full()),
                 Ok(k) => written += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),

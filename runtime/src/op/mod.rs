@@ -355,17 +355,8 @@ impl<T: OpCode> Op<T> {
     ///
     /// Used for fire-and-forget work such as closing a descriptor on drop. Gives `data` back
     /// when there is no running io_uring to submit it to.
-    pub fn detach(mut data: T) -> Result<(), T> {
-        let driver = match crate::runtime::context::driver() {
-            Ok(driver) if driver.accepts_ops() => driver,
-            _ => return Err(data),
-        };
-        let Driver::Uring(ring) = &*driver else {
-            return Err(data);
-        };
-        let entry = data.sqe();
-        ring.submit_orphan(entry, Box::new(data));
-        Ok(())
+    pub fn detach(data: T) -> Result<(), T> {
+        Self::detach_then(data, |_| ())
     }
 
     /// [`detach`](Op::detach), then hands the ring's queued entries to the kernel at once,
@@ -376,12 +367,24 @@ impl<T: OpCode> Op<T> {
     /// `Ok(true)` when the kernel has the entry, `Ok(false)` when it is queued for the next
     /// park (the kernel refused the call for now), `Err(data)` as for `detach`.
     pub(crate) fn detach_now(data: T) -> Result<bool, T> {
+        Self::detach_then(data, crate::driver::uring::UringDriver::flush)
+    }
+
+    /// Submits `data` as an orphan to this thread's running ring, then runs `then` on it.
+    fn detach_then<R>(
+        mut data: T,
+        then: impl FnOnce(&crate::driver::uring::UringDriver) -> R,
+    ) -> Result<R, T> {
         let driver = match crate::runtime::context::driver() {
-            Ok(driver) => driver,
-            Err(_) => return Err(data),
+            Ok(driver) if driver.accepts_ops() => driver,
+            _ => return Err(data),
         };
-        Self::detach(data)?;
-        Ok(driver.uring().is_some_and(|ring| ring.flush()))
+        let Driver::Uring(ring) = &*driver else {
+            return Err(data);
+        };
+        let entry = data.sqe();
+        ring.submit_orphan(entry, Box::new(data));
+        Ok(then(ring))
     }
 }
 

@@ -145,7 +145,7 @@ impl Scheduler {
         self.drain_remote();
         // Jobs sent from now on (through a `Handle` that outlives the runtime) are dropped
         // when sent, which reports their tasks as cancelled.
-        drop(self.remote.close());
+        self.remote.close();
     }
 
     /// Drops every task's future now; the runtime keeps running. A task that is being polled
@@ -186,6 +186,6 @@ impl Drop for Scheduler {
         drop(queued);
         // A worker that unwound never reached `shutdown`: refuse further jobs here too, so a
         // spawn through a `Handle` reports a cancelled task instead of waiting forever.
-        drop(self.remote.close());
+        self.remote.close();
     }
 }

@@ -75,11 +75,15 @@ impl Remote {
         self.notify();
     }
 
-    /// Refuses jobs from now on and returns those still queued, to be dropped by the caller.
-    pub(crate) fn close(&self) -> Vec<Job> {
-        let mut inbox = self.lock();
-        inbox.closed = true;
-        std::mem::take(&mut inbox.jobs)
+    /// Refuses jobs from now on and drops those still queued (a dropped spawn job reports its
+    /// task as cancelled).
+    pub(crate) fn close(&self) {
+        let queued = {
+            let mut inbox = self.lock();
+            inbox.closed = true;
+            std::mem::take(&mut inbox.jobs)
+        };
+        drop(queued); // outside the lock: dropping a job may send another
     }
 
     /// Wakes the runtime through its eventfd whether or not it is parked.
